@@ -1,0 +1,101 @@
+// The one interface every cloud implements. Adapters are pure translators: they hold no sockets
+// and no timers. The session (session.ts) does all I/O and calls them; the forwarder feeds them
+// batches from the outbox. Adding a cloud = one file in adapters/ + one line in adapters/index.ts.
+import type { z } from 'zod';
+import type { Command, CommandResult } from '../commands/command.ts';
+import type { Logger } from '../log.ts';
+import type { FieldValue } from '../sources/reading.ts';
+import type { IncomingMessage, OutgoingMessage } from './message.ts';
+
+export interface AdapterContext {
+  agentId: string;
+  agentVersion: string;
+  /** The agent's state directory: adapters may keep credentials here (mode 0600, atomic writes). */
+  dataDir: string;
+  log: Logger;
+  now(): number;
+  /** False while the system clock is evidently wrong (earlier than the build): signatures would be refused. */
+  clockSynchronized(): boolean;
+}
+
+export interface ConnectOptions {
+  /** mqtt://, mqtts://, ws:// or wss:// with host, port and (for WebSockets) path. */
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string | Buffer;
+  protocolVersion: 4 | 5;
+  keepaliveSeconds: number;
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string };
+  /** When these credentials should be replaced (epoch ms): the session reconnects then with fresh ones. */
+  renewAt?: number;
+  /** MQTT 5 CONNECT properties, when the cloud needs any. */
+  properties?: { sessionExpiryInterval?: number; userProperties?: Record<string, string> };
+}
+
+/** A reading as the forwarder hands it to an adapter. `id` is unique across restarts, for deduplication. */
+export interface TelemetryRecord {
+  id: string;
+  seq: number;
+  sensorId: string;
+  ts: number;
+  values: Record<string, FieldValue>;
+  clockUnsynced?: boolean;
+}
+
+export interface EncodedTelemetry {
+  messages: OutgoingMessage[];
+  /** Records that cannot be sent at all (larger than the cloud's message limit on their own): dropped and counted. */
+  rejected: { record: TelemetryRecord; reason: string }[];
+}
+
+/** What the agent should do with an incoming message. */
+export type IncomingAction =
+  | { kind: 'command'; command: Command }
+  /** A config change from the cloud (Azure desired properties, Xyte config push): validated like the file. */
+  | { kind: 'config'; version: number; patch: unknown; replyTo: unknown }
+  /** Publish these right away: an error reply to a command that could not even be decoded. */
+  | { kind: 'reply'; messages: OutgoingMessage[]; reason: string }
+  /** Something to count and log (a refused telemetry post, a malformed message with no way to answer). */
+  | { kind: 'notice'; level: 'info' | 'warn' | 'error'; event: string; message: string; fields?: Record<string, unknown> };
+
+/** Slow-changing facts some clouds keep as device state (Azure reported properties). */
+export interface AgentFacts {
+  agentVersion: string;
+  link: string;
+  outboxPending: number;
+  configVersion: number;
+  [key: string]: unknown;
+}
+
+export interface CloudAdapter {
+  readonly provider: string;
+  /** Largest payload the cloud accepts, in bytes. */
+  readonly maxMessageBytes: number;
+  /** Called before every (re)connect: mint fresh tokens or signatures here. May do I/O through its context (Xyte registration). */
+  connectOptions(): Promise<ConnectOptions>;
+  /** Topics to subscribe (QoS 1) after every connect. */
+  subscriptions(): string[];
+  /** Publishes to make right after every connect (Azure: GET the twin). */
+  onConnected?(): OutgoingMessage[];
+  encodeTelemetry(records: TelemetryRecord[]): EncodedTelemetry;
+  decodeIncoming(message: IncomingMessage): IncomingAction[];
+  /** Sent as soon as a command is accepted, before it runs (Xyte: in_progress). */
+  encodeAccepted?(command: Command): OutgoingMessage[];
+  encodeReply(command: Command, result: CommandResult): OutgoingMessage[];
+  /** The outcome of a config change from the cloud, in the cloud's format (Xyte: config/update echo). */
+  encodeConfigResult?(action: { version: number; replyTo: unknown }, outcome: { applied: boolean; message?: string; config?: unknown }): OutgoingMessage[];
+  /** Device state for clouds that keep one (Azure reported properties). */
+  encodeFacts?(facts: AgentFacts): OutgoingMessage[];
+  /** A message the session sends every intervalMs while connected, when the cloud wants one even without readings. */
+  heartbeat?: { intervalMs: number; encode(): OutgoingMessage[] };
+  /** The broker refused our credentials (CONNACK not authorized). Xyte: the device was deleted, register again. */
+  onAuthRejected?(): Promise<void>;
+}
+
+export interface AdapterDefinition<Schema extends z.ZodType = z.ZodType> {
+  readonly provider: string;
+  /** A strict object schema whose `provider` is a literal; becomes one branch of config `cloud`. */
+  readonly configSchema: Schema;
+  create(config: z.output<Schema>, ctx: AdapterContext): CloudAdapter;
+}

@@ -1,0 +1,57 @@
+// The generic adapter's command format:
+//   request  {"id": "42", "name": "ping", "params": {...}}                on the commands topic
+//   reply    {"id": "42", "ok": true, "status": 200, "data": {...}}       on the replies topic,
+//            or {"id": "42", "ok": false, "status": 404, "error": "..."}
+// With MQTT 5, a request's responseTopic and correlationData take precedence over the replies topic.
+import type { Command, CommandResult } from '../../commands/command.ts';
+import type { IncomingAction } from '../adapter.ts';
+import type { IncomingMessage, OutgoingMessage } from '../message.ts';
+
+interface ReplyAddress {
+  topic: string;
+  correlationData?: Buffer;
+}
+
+const MAX_ID_LENGTH = 128;
+
+export function decodeCommandJson(message: IncomingMessage, origin: string, defaultReplyTopic: string): IncomingAction[] {
+  const replyTo: ReplyAddress = {
+    topic: message.properties?.responseTopic ?? defaultReplyTopic,
+    ...(message.properties?.correlationData ? { correlationData: message.properties.correlationData } : {}),
+  };
+  let body: unknown;
+  try {
+    body = JSON.parse(message.payload.toString('utf8'));
+  } catch {
+    return [invalid(replyTo, null, 'the command is not valid JSON')];
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return [invalid(replyTo, null, 'expected a JSON object {"id", "name", "params"}')];
+  const record = body as Record<string, unknown>;
+  const id = typeof record.id === 'string' || typeof record.id === 'number' ? String(record.id).slice(0, MAX_ID_LENGTH) : null;
+  if (id === null) return [invalid(replyTo, null, 'expected "id" (a string or number)')];
+  if (typeof record.name !== 'string' || record.name === '') return [invalid(replyTo, id, 'expected "name" (the command to run)')];
+  const command: Command = { id, name: record.name, params: record.params ?? {}, origin, replyTo };
+  return [{ kind: 'command', command }];
+}
+
+export function encodeCommandReply(command: Command, result: CommandResult): OutgoingMessage[] {
+  const address = command.replyTo as ReplyAddress;
+  return [replyMessage(address, { id: command.id, ...resultBody(result) })];
+}
+
+function resultBody(result: CommandResult) {
+  return result.ok ? { ok: true, status: result.status, data: result.data ?? null } : { ok: false, status: result.status, error: result.message ?? 'failed', ...(result.data === undefined ? {} : { data: result.data }) };
+}
+
+function invalid(address: ReplyAddress, id: string | null, reason: string): IncomingAction {
+  return { kind: 'reply', reason, messages: [replyMessage(address, { id, ok: false, status: 400, error: reason })] };
+}
+
+function replyMessage(address: ReplyAddress, body: unknown): OutgoingMessage {
+  return {
+    topic: address.topic,
+    payload: JSON.stringify(body),
+    qos: 1,
+    ...(address.correlationData ? { properties: { correlationData: address.correlationData, contentType: 'application/json' } } : {}),
+  };
+}

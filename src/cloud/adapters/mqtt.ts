@@ -1,0 +1,76 @@
+// Any MQTT broker: Mosquitto, EMQX, HiveMQ, a plant's own. Also the quick-start demo's target.
+import { z } from 'zod';
+import { secret } from '../../config/primitives.ts';
+import type { AdapterDefinition, CloudAdapter, ConnectOptions, IncomingAction, TelemetryRecord } from '../adapter.ts';
+import { packJsonArrays } from '../batching.ts';
+import { cloudCommonFields } from '../link-config.ts';
+import { readTls } from '../tls-files.ts';
+import { decodeCommandJson, encodeCommandReply } from './mqtt-commands.ts';
+
+const configSchema = z
+  .strictObject({
+    provider: z.literal('mqtt'),
+    ...cloudCommonFields,
+    url: z
+      .url({ protocol: /^(mqtts?|wss?)$/, error: 'expected a broker URL such as "mqtts://broker.example.com:8883" (mqtt, mqtts, ws or wss)' })
+      .meta({ description: 'Broker URL: mqtt://, mqtts://, ws:// or wss://, with port and (for WebSockets) path.' }),
+    protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4).meta({ description: '4 for MQTT 3.1.1, 5 for MQTT 5.' }),
+    clientId: z.string().min(1).max(128).optional().meta({ description: 'Default: the agent id.' }),
+    username: z.string().min(1).optional(),
+    password: secret().optional(),
+    keepalive: z.int().min(5).max(65535).default(60).meta({ description: 'Keepalive in seconds.' }),
+    topics: z
+      .strictObject({
+        telemetry: z.string().min(1).default('edge-agent/{agentId}/telemetry/{sensorId}').meta({ description: 'Where readings go; {agentId} and {sensorId} are filled in.' }),
+        commands: z.string().min(1).default('edge-agent/{agentId}/commands').meta({ description: 'Subscribed for commands.' }),
+        replies: z.string().min(1).default('edge-agent/{agentId}/replies').meta({ description: 'Where command results go (MQTT 5: the request’s response topic wins).' }),
+      })
+      .default({ telemetry: 'edge-agent/{agentId}/telemetry/{sensorId}', commands: 'edge-agent/{agentId}/commands', replies: 'edge-agent/{agentId}/replies' }),
+    maxMessageBytes: z.int().min(1024).max(256 * 1024 * 1024).default(256 * 1024).meta({ description: 'Largest payload the broker accepts.' }),
+  })
+  .meta({ title: 'Generic MQTT broker' });
+
+export type MqttCloudConfig = z.output<typeof configSchema>;
+
+/**
+ * Payload: a JSON array of readings, each
+ * `{"id": "<agent>-<epoch>-<seq>", "seq": 42, "sensor": "t1", "ts": 1700000000000, "values": {"temperature": 21.5}}`
+ * (plus `"clockUnsynced": true` when the gateway clock was not yet set). `id` is stable across redeliveries.
+ */
+export function toGenericItem(record: TelemetryRecord) {
+  return record.clockUnsynced
+    ? { id: record.id, seq: record.seq, sensor: record.sensorId, ts: record.ts, values: record.values, clockUnsynced: true }
+    : { id: record.id, seq: record.seq, sensor: record.sensorId, ts: record.ts, values: record.values };
+}
+
+export const mqttAdapter: AdapterDefinition<typeof configSchema> = {
+  provider: 'mqtt',
+  configSchema,
+  create(config, ctx): CloudAdapter {
+    const fill = (template: string, sensorId = '') => template.replaceAll('{agentId}', ctx.agentId).replaceAll('{sensorId}', sensorId);
+    const commandsTopic = fill(config.topics.commands);
+    const repliesTopic = fill(config.topics.replies);
+    return {
+      provider: 'mqtt',
+      maxMessageBytes: config.maxMessageBytes,
+      connectOptions(): Promise<ConnectOptions> {
+        return Promise.resolve({
+          url: config.url,
+          clientId: config.clientId ?? ctx.agentId,
+          ...(config.username ? { username: config.username } : {}),
+          ...(config.password ? { password: config.password.reveal() } : {}),
+          protocolVersion: config.protocolVersion,
+          keepaliveSeconds: config.keepalive,
+          ...(config.tls ? { tls: readTls(config.tls) } : {}),
+        });
+      },
+      subscriptions: () => [commandsTopic],
+      encodeTelemetry: (records) => packJsonArrays(records, toGenericItem, config.maxMessageBytes, (first) => fill(config.topics.telemetry, first.sensorId)),
+      decodeIncoming(message): IncomingAction[] {
+        if (message.topic !== commandsTopic) return [];
+        return decodeCommandJson(message, 'mqtt', repliesTopic);
+      },
+      encodeReply: (command, result) => encodeCommandReply(command, result),
+    };
+  },
+};

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { duration, tlsSchema } from '../config/primitives.ts';
+
+/**
+ * Fields every cloud provider accepts, spread into each adapter's schema: an endpoint override
+ * (tests, private endpoints), TLS, and how the link and the forwarder behave.
+ */
+export const cloudCommonFields = {
+  url: z
+    .url({ protocol: /^(mqtts?|wss?)$/, error: 'expected a URL such as "mqtts://host:8883" (mqtt, mqtts, ws or wss)' })
+    .optional()
+    .meta({ description: "Overrides the provider's endpoint, e.g. for a private endpoint or a test broker." }),
+  tls: tlsSchema.optional(),
+  connectTimeout: duration({ min: '1s', max: '5m' }).prefault('30s').meta({ description: 'Give up on a connection attempt after this long.' }),
+  reconnectMax: duration({ min: '1s', max: '1h' }).prefault('60s').meta({ description: 'Longest wait between reconnect attempts (exponential backoff with jitter from about 1s).' }),
+  inFlight: z.int().min(1).max(1000).default(16).meta({ description: 'Messages published and not yet acknowledged at once.' }),
+  batchSize: z.int().min(1).max(10_000).default(500).meta({ description: 'Most readings sent in one message.' }),
+  rateLimit: z.number().positive().optional().meta({ description: 'Most readings per second sent, so a backlog never floods a metered link or a cloud throttle. Default: no limit.' }),
+};
+
+export type CloudCommonConfig = z.output<z.ZodObject<typeof cloudCommonFields>>;

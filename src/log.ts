@@ -1,0 +1,41 @@
+// Structured logs: one JSON object per line on stdout, which journald stores as is.
+import { pino } from 'pino';
+
+export type Logger = pino.Logger;
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Field names that may hold secrets anywhere in a log object; Secret values also redact themselves. */
+const SECRET_KEYS = ['password', 'sharedAccessKey', 'deviceSecret', 'productSecret', 'accessKey', 'access_key', 'token', 'sas', 'connectionString', 'key', 'secret', 'authorization'];
+
+export function createLogger(level: LogLevel = 'info', destination: pino.DestinationStream = pino.destination({ fd: 1, sync: false })): Logger {
+  return pino(
+    {
+      level,
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: [...SECRET_KEYS, ...SECRET_KEYS.map((key) => `*.${key}`), ...SECRET_KEYS.map((key) => `*.*.${key}`)], censor: '[redacted]' },
+    },
+    destination,
+  );
+}
+
+/** Logs an event at most once per window (serial garbage, drops): the first one, then a count of the rest. */
+export class RateLimitedLog {
+  readonly #windowMs: number;
+  readonly #state = new Map<string, { until: number; suppressed: number }>();
+  constructor(windowMs = 60_000) {
+    this.#windowMs = windowMs;
+  }
+  /** Returns how many were suppressed since the last logged one, or -1 to stay silent now. */
+  admit(key: string, now: number): number {
+    const state = this.#state.get(key);
+    if (state && now < state.until) {
+      state.suppressed++;
+      return -1;
+    }
+    const suppressed = state?.suppressed ?? 0;
+    this.#state.set(key, { until: now + this.#windowMs, suppressed: 0 });
+    return suppressed;
+  }
+}

@@ -1,0 +1,70 @@
+// The outbox's verbs. One implementation (SQLite); nothing else in the agent touches SQL.
+import type { FieldValue, Reading } from '../sources/reading.ts';
+
+export type Lane = 'telemetry' | 'reserved';
+
+/** A stored entry. Telemetry entries carry a reading; reserved entries carry an opaque JSON body. */
+export interface OutboxEntry {
+  seq: number;
+  /** Unique across restarts and store re-creation: a cloud may deduplicate on it. */
+  id: string;
+  lane: Lane;
+  sensorId: string;
+  ts: number;
+  values: Record<string, FieldValue>;
+  clockUnsynced?: boolean;
+  /** Reserved lane only: what the caller stored (a rendered command reply or event). */
+  body?: unknown;
+}
+
+export interface Lease {
+  readonly leaseId: number;
+  readonly entries: OutboxEntry[];
+}
+
+export interface OutboxStats {
+  pending: number;
+  pendingReserved: number;
+  leased: number;
+  /** ts of the oldest pending telemetry entry, or null when empty. */
+  oldestTs: number | null;
+  bytes: number;
+  maxBytes: number;
+  /** Readings dropped by retention (full or too old) or rejected as oversized, per sensor. */
+  dropped: Record<string, number>;
+  lastSeq: number;
+  /** Highest seq known to be durable on disk. */
+  committedSeq: number;
+  commits: number;
+  /** Set while the disk is full (SQLITE_FULL): appends are held, then the policy applies. */
+  diskFull: boolean;
+}
+
+export interface LeaseOptions {
+  max: number;
+  /** Which end of the telemetry backlog to take from. Reserved entries always come first. */
+  from: 'oldest' | 'newest';
+}
+
+export interface Outbox {
+  /** Buffers a reading; it is committed within commitInterval. Returns its sequence number. */
+  append(reading: Reading): number;
+  /** Buffers a command reply or event in the reserved lane, which retention never drops to make room for telemetry. */
+  appendReserved(body: unknown): number;
+  /** Commits what is buffered now. */
+  flush(): void;
+  /** Takes up to `max` pending, unleased entries, or undefined when there are none. */
+  lease(options: LeaseOptions): Lease | undefined;
+  /** The cloud has these: delete them. */
+  ack(leaseId: number): void;
+  /** They were not delivered: make them available again. */
+  nack(leaseId: number): void;
+  /** Drops telemetry by sensor and/or age (the `outbox.purge` command); returns how many. */
+  purge(filter: { sensorId?: string; olderThan?: number }): number;
+  /** Records entries dropped elsewhere (e.g. rejected as too large by a cloud adapter). */
+  recordDropped(sensorId: string, count: number, reason: string): void;
+  stats(): OutboxStats;
+  /** Called after every commit with the highest committed seq (wakes the forwarder). */
+  onCommit(listener: (committedSeq: number) => void): () => void;
+  close(): void;
+}

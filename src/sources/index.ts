@@ -1,0 +1,4 @@
+// The source registry: one line per sensor type. A sensor's `type` in the config picks one.
+import { simulatedSource } from './simulated/simulated.ts';
+
+export const sourceTypes = [simulatedSource] as const;
