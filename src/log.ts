@@ -7,10 +7,32 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 /** Field names that may hold secrets anywhere in a log object; Secret values also redact themselves. */
 const SECRET_KEYS = ['password', 'sharedAccessKey', 'deviceSecret', 'productSecret', 'accessKey', 'access_key', 'token', 'sas', 'connectionString', 'key', 'secret', 'authorization'];
 
-export function createLogger(level: LogLevel = 'info', destination: pino.DestinationStream = pino.destination({ fd: 1, sync: false })): Logger {
+export interface LoggerOptions {
+  level?: LogLevel;
+  destination?: pino.DestinationStream;
+  /** Sees every error-level event (status keeps the last few for technicians). */
+  onError?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+export function createLogger({ level = 'info', destination = pino.destination({ fd: 1, sync: false }), onError }: LoggerOptions = {}): Logger {
   return pino(
     {
       level,
+      ...(onError
+        ? {
+            hooks: {
+              logMethod(args, method, levelValue) {
+                if (levelValue >= 50) {
+                  const [first, second] = args as unknown[];
+                  const fields = typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : {};
+                  const message = typeof first === 'string' ? first : typeof second === 'string' ? second : '';
+                  onError(message, { ...fields, ...(this.bindings() as Record<string, unknown>) });
+                }
+                method.apply(this, args);
+              },
+            },
+          }
+        : {}),
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

@@ -26,7 +26,9 @@ const agentSchema = z
     id: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected letters, digits, "_", "." or "-" (at most 64)')
-      .default(() => hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'gateway')
+      .optional()
+      // Not a schema default: the generated JSON schema would then carry this machine's hostname.
+      .transform((id) => id ?? (hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'gateway'))
       .meta({ description: 'Name of this gateway; appears in topics and reading ids. Default: the hostname.' }),
     dataDir: z.string().min(1).default('/var/lib/edge-agent').meta({ description: 'Where the outbox and stored credentials live. Must be writable and on persistent storage.' }),
     logLevel: logLevel.default('info'),

@@ -1,0 +1,150 @@
+// The agent: owns the running pipeline, the status socket, reloads (SIGHUP, config changes from the
+// cloud) and the snapshot every status view reads.
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { clockSynchronized } from './clock.ts';
+import { loadConfigFile, validateConfigObject, type LoadedConfig } from './config/load.ts';
+import { mergeConfig, replaceConfigFile } from './config/write.ts';
+import { ConfigError, DataDirError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { Pipeline } from './pipeline.ts';
+import { startLocalApi, statusSocketPath } from './status/local-api.ts';
+import type { SensorStatus, StatusSnapshot } from './status/snapshot.ts';
+import { AGENT_VERSION } from './version.ts';
+
+const RECENT_ERRORS = 10;
+
+export class Agent {
+  #loaded: LoadedConfig;
+  #pipeline: Pipeline | undefined;
+  #api: Server | undefined;
+  readonly #log: Logger;
+  readonly #startedAt = Date.now();
+  readonly #recentErrors: StatusSnapshot['recentErrors'] = [];
+  #reloading: Promise<void> = Promise.resolve();
+
+  constructor(loaded: LoadedConfig, log: Logger) {
+    this.#loaded = loaded;
+    this.#log = log;
+  }
+
+  get config() {
+    return this.#loaded.config;
+  }
+
+  /** Called by the logger for every error-level event, so status can show the last few. */
+  recordError(message: string, fields: Record<string, unknown>): void {
+    this.#recentErrors.unshift({ at: Date.now(), component: typeof fields.component === 'string' ? fields.component : 'agent', message });
+    this.#recentErrors.length = Math.min(this.#recentErrors.length, RECENT_ERRORS);
+  }
+
+  async start(): Promise<void> {
+    ensureDataDir(this.config.agent.dataDir);
+    this.#pipeline = this.#build(this.#loaded);
+    await this.#pipeline.start();
+    this.#api = await startLocalApi(statusSocketPath(this.config.agent.dataDir), () => this.snapshot());
+    this.#log.info(
+      { event: 'started', version: AGENT_VERSION, config: this.#loaded.file, provider: this.config.cloud.provider, sensors: this.config.sensors.length },
+      `edge-agent ${AGENT_VERSION} running: ${this.config.sensors.length} sensor(s) -> ${this.config.cloud.provider}`,
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.#reloading;
+    await this.#pipeline?.stop();
+    this.#pipeline = undefined;
+    await new Promise<void>((resolve) => (this.#api ? this.#api.close(() => resolve()) : resolve()));
+    this.#api = undefined;
+  }
+
+  /** SIGHUP: read the file again; a broken file is refused and the running config stays. */
+  reload(): Promise<void> {
+    this.#reloading = this.#reloading.then(async () => {
+      let next: LoadedConfig;
+      try {
+        next = loadConfigFile(this.#loaded.file);
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          this.#log.error({ event: 'reload-refused', problems: error.problems }, `config reload refused; still running the previous config.\n${error.message}`);
+          return;
+        }
+        throw error;
+      }
+      await this.#swap(next);
+    });
+    return this.#reloading;
+  }
+
+  /** A partial config from the cloud (config.set, Azure desired properties, Xyte config push). */
+  async applyConfigChange(patch: unknown, origin: string): Promise<{ applied: boolean; message?: string; config?: unknown }> {
+    const merged = mergeConfig(this.#loaded.raw, patch);
+    try {
+      validateConfigObject(merged, `config change from ${origin}`);
+    } catch (error) {
+      const message = error instanceof ConfigError ? error.problems.map((p) => `${p.path}: ${p.message}`).join('; ') : String(error);
+      this.#log.warn({ event: 'config-change-refused', origin, reason: message }, `config change from ${origin} refused: ${message}`);
+      return { applied: false, message };
+    }
+    replaceConfigFile(this.#loaded.file, `${JSON.stringify(merged, null, 2)}\n`);
+    this.#log.info({ event: 'config-changed', origin }, `config changed by ${origin}; previous file kept as ${this.#loaded.file}.bak`);
+    // Reload after the reply is sent: the reply travels on the connection the reload will replace.
+    setTimeout(() => void this.reload(), 200).unref();
+    return { applied: true, config: merged };
+  }
+
+  snapshot(): StatusSnapshot {
+    const pipeline = this.#pipeline;
+    const now = Date.now();
+    const sensors: Record<string, SensorStatus> = {};
+    for (const source of pipeline?.sources ?? []) sensors[source.id] = { type: source.type, ...source.stats() };
+    return {
+      agentId: this.config.agent.id,
+      version: AGENT_VERSION,
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      now,
+      configFile: this.#loaded.file,
+      configVersion: this.config.version,
+      clockSynchronized: clockSynchronized(now),
+      link: pipeline
+        ? { ...pipeline.session.status(), publishRate: pipeline.forwarder.publishRate() }
+        : { provider: this.config.cloud.provider, endpoint: '', state: 'stopped', since: now, lastConnectedAt: null, reconnects: 0, nextAttemptAt: null, lastError: null, lastErrorAt: null, inFlight: 0, publishedReadings: 0, publishedMessages: 0, bytesSent: 0, publishRate: 0 },
+      outbox: pipeline ? pipeline.outbox.stats() : { pending: 0, pendingReserved: 0, leased: 0, oldestTs: null, bytes: 0, maxBytes: this.config.outbox.maxBytes, dropped: {}, lastSeq: 0, committedSeq: 0, commits: 0, diskFull: false },
+      sensors,
+      commands: pipeline ? pipeline.dispatcher.stats() : { received: 0, succeeded: 0, failed: 0, refused: 0, running: 0 },
+      recentErrors: [...this.#recentErrors],
+    };
+  }
+
+  async #swap(next: LoadedConfig): Promise<void> {
+    this.#log.info({ event: 'reloading', config: next.file }, 'config changed: restarting the pipeline with it');
+    await this.#pipeline?.stop();
+    this.#loaded = next;
+    this.#log.level = next.config.agent.logLevel;
+    ensureDataDir(next.config.agent.dataDir);
+    this.#pipeline = this.#build(next);
+    await this.#pipeline.start();
+    this.#log.info({ event: 'reloaded' }, 'config reloaded');
+  }
+
+  #build(loaded: LoadedConfig): Pipeline {
+    return new Pipeline(loaded.config, {
+      log: this.#log,
+      snapshot: () => this.snapshot(),
+      applyConfigChange: (patch, origin) => this.applyConfigChange(patch, origin),
+    });
+  }
+}
+
+function ensureDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    accessSync(dir, constants.W_OK | constants.R_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new DataDirError(
+      `cannot use the data directory ${dir} (${code ?? String(error)}): it must exist and be writable by the agent's user; for example: sudo mkdir -p ${dir} && sudo chown edge-agent: ${dir}`,
+      { cause: error },
+    );
+  }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// edge-agent's command line. Every failure ends with a message a technician can act on and a
+// distinct exit code (78 for config problems); stack traces only with EDGE_AGENT_DEBUG=1.
+import { Command } from 'commander';
+import { loadConfigFile } from '../config/load.ts';
+import { AgentError, ExitCode } from '../errors.ts';
+import { fetchStatus, statusSocketPath } from '../status/local-api.ts';
+import { AGENT_VERSION } from '../version.ts';
+import { resolveConfigPath, SYSTEM_CONFIG } from './config-path.ts';
+import { formatStatus } from './status-text.ts';
+import { summarizeConfig } from './summary.ts';
+
+const program = new Command()
+  .name('edge-agent')
+  .description('Reads serial and Modbus sensors, stores every reading locally, forwards them to the cloud.')
+  .version(AGENT_VERSION, '-V, --version', 'print the version')
+  .showHelpAfterError('(run with --help for usage)')
+  .configureOutput({ outputError: (text, write) => write(text) })
+  .exitOverride((error) => {
+    process.exit(error.exitCode === 0 ? 0 : ExitCode.usage);
+  });
+
+const configOption = ['-c, --config <path>', `config file (default: ./agent.config.json if present, else ${SYSTEM_CONFIG})`] as const;
+
+program
+  .command('run')
+  .description('run the agent (what the systemd service starts)')
+  .option(...configOption)
+  .action(async (options: { config?: string }) => {
+    // Loaded on demand: check-config, status and version stay fast and never open the outbox.
+    const { runAgent } = await import('./run.ts');
+    await runAgent(resolveConfigPath(options.config));
+  });
+
+program
+  .command('check-config')
+  .description('validate the config file and show what would run; exit 0 if valid, 78 if not')
+  .option(...configOption)
+  .action((options: { config?: string }) => {
+    const path = resolveConfigPath(options.config);
+    const { config } = loadConfigFile(path);
+    process.stdout.write(`OK ${path}\n${summarizeConfig(config)}\n`);
+  });
+
+program
+  .command('status')
+  .description("show the running agent's state: link, outbox, sensors, recent errors")
+  .option(...configOption)
+  .option('--json', 'print JSON instead of text')
+  .action(async (options: { config?: string; json?: boolean }) => {
+    const path = resolveConfigPath(options.config);
+    const { config } = loadConfigFile(path);
+    const socket = statusSocketPath(config.agent.dataDir);
+    let snapshot;
+    try {
+      snapshot = await fetchStatus(socket);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const hint = code === 'ENOENT' || code === 'ECONNREFUSED' ? 'is the agent running? (systemctl status edge-agent)' : code === 'EACCES' ? 'permission denied: run as root or as the edge-agent user' : String((error as Error).message);
+      throw new AgentError(`cannot reach the agent at ${socket}: ${hint}`, ExitCode.unavailable);
+    }
+    process.stdout.write(options.json ? `${JSON.stringify(snapshot, null, 2)}\n` : `${formatStatus(snapshot)}\n`);
+  });
+
+program
+  .command('version')
+  .description('print the version')
+  .action(() => {
+    process.stdout.write(`edge-agent ${AGENT_VERSION} (node ${process.version}, ${process.platform}-${process.arch})\n`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const debug = process.env.EDGE_AGENT_DEBUG === '1';
+  if (error instanceof AgentError) {
+    process.stderr.write(`edge-agent: ${error.message}\n`);
+    if (debug && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.exit(error.exitCode);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`edge-agent: unexpected error: ${message}\n${debug && error instanceof Error ? `${error.stack}\n` : '(set EDGE_AGENT_DEBUG=1 for details)\n'}`);
+  process.exit(ExitCode.software);
+}

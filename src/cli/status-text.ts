@@ -1,0 +1,30 @@
+// `edge-agent status` as text a technician reads over a slow SSH session: the important line first.
+import bytes from 'bytes';
+import ms from 'ms';
+import type { StatusSnapshot } from '../status/snapshot.ts';
+
+const ago = (now: number, at: number | null) => (at === null ? 'never' : `${ms(Math.max(0, now - at))} ago`);
+
+export function formatStatus(s: StatusSnapshot): string {
+  const link = s.link;
+  const dropped = Object.values(s.outbox.dropped).reduce((a, b) => a + b, 0);
+  const lines = [
+    `edge-agent ${s.version}  ${s.agentId}  up ${ms(s.now - s.startedAt)}  pid ${s.pid}`,
+    `link       ${link.state} (${link.provider} ${link.endpoint}) since ${ago(s.now, link.since)}; ${link.reconnects} reconnects`,
+    ...(link.state !== 'connected' && link.nextAttemptAt ? [`           next attempt in ${ms(Math.max(0, link.nextAttemptAt - s.now))}`] : []),
+    ...(link.lastError ? [`           last error ${ago(s.now, link.lastErrorAt)}: ${link.lastError}`] : []),
+    `sent       ${link.publishedReadings} readings in ${link.publishedMessages} messages, ${bytes(link.bytesSent)}; ${link.publishRate.toFixed(1)}/s; ${link.inFlight} in flight`,
+    `outbox     ${s.outbox.pending} pending${s.outbox.pendingReserved ? ` (+${s.outbox.pendingReserved} replies)` : ''}, oldest ${s.outbox.oldestTs === null ? '-' : ago(s.now, s.outbox.oldestTs)}, ${bytes(s.outbox.bytes)} of ${bytes(s.outbox.maxBytes)}; ${dropped} dropped${s.outbox.diskFull ? '; DISK FULL' : ''}`,
+    ...Object.entries(s.outbox.dropped)
+      .filter(([, n]) => n > 0)
+      .map(([sensor, n]) => `           dropped ${n} from ${sensor}`),
+    `clock      ${s.clockSynchronized ? 'synchronized' : 'NOT synchronized (readings are flagged; cloud sign-in waits)'}`,
+    `commands   ${s.commands.received} received, ${s.commands.succeeded} ok, ${s.commands.failed} failed, ${s.commands.refused} refused`,
+    `sensors`,
+    ...Object.entries(s.sensors).map(
+      ([id, st]) => `  ${id.padEnd(16)} ${st.type.padEnd(12)} ${String(st.readings).padStart(8)} readings, last ${ago(s.now, st.lastReadingAt)}; ${st.parseErrors} parse errors, ${st.ioErrors} I/O errors${st.lastError ? `; last error: ${st.lastError}` : ''}`,
+    ),
+    ...(s.recentErrors.length > 0 ? ['recent errors', ...s.recentErrors.slice(0, 5).map((e) => `  ${ago(s.now, e.at)}  [${e.component}] ${e.message}`)] : []),
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,35 @@
+// `check-config` prints what would run, so a technician sees the effect of an edit before restarting.
+import bytes from 'bytes';
+import ms from 'ms';
+import type { AgentConfig } from '../config/schema.ts';
+
+export function summarizeConfig(config: AgentConfig): string {
+  const cloud = config.cloud as { provider: string; url?: string };
+  const lines = [
+    `agent      ${config.agent.id}  (data in ${config.agent.dataDir}, log level ${config.agent.logLevel})`,
+    `cloud      ${cloud.provider}${cloud.url ? `  ${redactUrl(cloud.url)}` : ''}`,
+    `sensors    ${config.sensors.length === 0 ? 'none' : ''}`,
+    ...config.sensors.map((sensor) => `  - ${sensor.id}  ${sensor.type}${describeSensor(sensor as unknown as Record<string, unknown>)}`),
+    `outbox     up to ${bytes(config.outbox.maxBytes)} / ${ms(config.outbox.maxAge, { long: true })}, then ${config.outbox.whenFull}; sync ${config.outbox.sync}; ${config.outbox.order}`,
+    `commands   allowed: ${config.commands.allow.length === 0 ? 'none' : config.commands.allow.join(', ')}`,
+  ];
+  return lines.join('\n');
+}
+
+function describeSensor(sensor: Record<string, unknown>): string {
+  const parts: string[] = [];
+  const port = sensor.port ?? (sensor.bus as { port?: unknown } | undefined)?.port;
+  if (typeof port === 'string') parts.push(`on ${port}`);
+  if (typeof sensor.interval === 'number') parts.push(`every ${ms(sensor.interval)}`);
+  if (typeof sensor.schedule === 'string') parts.push(`at "${sensor.schedule}"`);
+  return parts.length > 0 ? `  ${parts.join(', ')}` : '';
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return url;
+  }
+}

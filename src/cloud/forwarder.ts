@@ -1,0 +1,165 @@
+// Moves readings from the outbox to the cloud: lease a batch, let the adapter encode it, publish
+// at QoS 1, and ack the lease only when the cloud acknowledged every message of it. A lease whose
+// messages did not all arrive is nacked and sent again (at-least-once; readings carry ids for dedup).
+import type { Logger } from '../log.ts';
+import type { Lease, Outbox } from '../outbox/outbox.ts';
+import type { CloudAdapter, TelemetryRecord } from './adapter.ts';
+import type { OutgoingMessage } from './message.ts';
+import { RateMeter, TokenBucket } from './rate-limiter.ts';
+import type { CloudSession } from './session.ts';
+import { fromStoredMessage } from './stored-message.ts';
+
+export interface ForwarderOptions {
+  outbox: Outbox;
+  session: CloudSession;
+  adapter: CloudAdapter;
+  log: Logger;
+  /** Messages published and not yet acknowledged, at most. */
+  inFlight: number;
+  batchSize: number;
+  /** Readings per second, at most; undefined for no limit. */
+  rateLimit?: number;
+  order: 'oldest-first' | 'newest-first';
+  now?: () => number;
+}
+
+/** With oldest-first and a backlog, every Nth lease takes the newest readings so live data is not starved. */
+const LIVE_SHARE_EVERY = 4;
+
+export class Forwarder {
+  readonly #o: ForwarderOptions;
+  readonly #log: Logger;
+  readonly #bucket: TokenBucket | undefined;
+  readonly #rate: RateMeter;
+  #messagesInFlight = 0;
+  #leaseCount = 0;
+  #running = false;
+  #pumping = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #idle: (() => void)[] = [];
+
+  constructor(options: ForwarderOptions) {
+    this.#o = options;
+    this.#log = options.log.child({ component: 'forwarder' });
+    const now = options.now ?? Date.now;
+    this.#bucket = options.rateLimit === undefined ? undefined : new TokenBucket(options.rateLimit, now);
+    this.#rate = new RateMeter(60_000, 12, now);
+  }
+
+  start(): void {
+    this.#running = true;
+    this.#unsubscribe = this.#o.outbox.onCommit(() => this.pump());
+    this.#o.session.on('connected', this.#onConnected);
+    this.pump();
+  }
+
+  stop(): void {
+    this.#running = false;
+    this.#unsubscribe?.();
+    this.#o.session.off('connected', this.#onConnected);
+    clearTimeout(this.#retryTimer);
+  }
+
+  /** Resolves when nothing is in flight (used at shutdown, bounded by the caller). */
+  drained(): Promise<void> {
+    if (this.#messagesInFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  publishRate(): number {
+    return this.#rate.perSecond();
+  }
+
+  readonly #onConnected = () => this.pump();
+
+  /** Fills the in-flight window from the outbox. Cheap to call often: it returns at once when there is nothing to do. */
+  pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#running && this.#o.session.connected && this.#messagesInFlight < this.#o.inFlight) {
+        let max = this.#o.batchSize;
+        if (this.#bucket) {
+          const tokens = this.#bucket.available();
+          if (tokens < 1) {
+            this.#scheduleRetry(this.#bucket.waitMs());
+            break;
+          }
+          max = Math.min(max, tokens);
+        }
+        const lease = this.#o.outbox.lease({ max, from: this.#nextEnd() });
+        if (!lease) break;
+        this.#send(lease);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #nextEnd(): 'oldest' | 'newest' {
+    if (this.#o.order === 'newest-first') return 'newest';
+    this.#leaseCount++;
+    return this.#leaseCount % LIVE_SHARE_EVERY === 0 ? 'newest' : 'oldest';
+  }
+
+  #send(lease: Lease): void {
+    const messages: OutgoingMessage[] = [];
+    const telemetry: TelemetryRecord[] = [];
+    for (const entry of lease.entries) {
+      if (entry.lane === 'reserved') {
+        const message = fromStoredMessage(entry.body);
+        if (message) messages.push(message);
+        else this.#log.warn({ event: 'reserved-entry-unreadable', seq: entry.seq }, 'dropping an unreadable reserved outbox entry');
+      } else {
+        telemetry.push({ id: entry.id, seq: entry.seq, sensorId: entry.sensorId, ts: entry.ts, values: entry.values, ...(entry.clockUnsynced ? { clockUnsynced: true } : {}) });
+      }
+    }
+    if (telemetry.length > 0) {
+      const encoded = this.#o.adapter.encodeTelemetry(telemetry);
+      messages.push(...encoded.messages);
+      for (const { record, reason } of encoded.rejected) {
+        this.#o.outbox.recordDropped(record.sensorId, 1, reason);
+      }
+    }
+    this.#bucket?.take(telemetry.length);
+    if (messages.length === 0) {
+      this.#o.outbox.ack(lease.leaseId);
+      return;
+    }
+    this.#messagesInFlight += messages.length;
+    let failed = false;
+    const results = messages.map((message) =>
+      this.#o.session.publish(message).then(
+        () => undefined,
+        (error: unknown) => {
+          failed = true;
+          return error;
+        },
+      ),
+    );
+    void Promise.all(results).then((errors) => {
+      this.#messagesInFlight -= messages.length;
+      if (failed) {
+        this.#o.outbox.nack(lease.leaseId);
+        const first = errors.find((e) => e !== undefined);
+        this.#log.debug({ event: 'lease-nacked', leaseId: lease.leaseId, err: first }, 'batch not acknowledged; it will be sent again');
+      } else {
+        this.#o.outbox.ack(lease.leaseId);
+        this.#o.session.recordDelivered(telemetry.length);
+        this.#rate.add(telemetry.length);
+        this.#o.session.setPublishRate(this.#rate.perSecond());
+      }
+      if (this.#messagesInFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      this.pump();
+    });
+  }
+
+  #scheduleRetry(ms: number): void {
+    if (this.#retryTimer) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.pump();
+    }, Math.max(1, ms));
+  }
+}

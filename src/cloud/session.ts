@@ -1,0 +1,402 @@
+// The one MQTT connection to the cloud. Every adapter rides on it: the session does the I/O,
+// the adapter says what to send and how to read what arrives.
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../log.ts';
+import type { LinkState, LinkStatus } from '../status/snapshot.ts';
+import type { CloudAdapter, ConnectOptions } from './adapter.ts';
+import { fullJitterDelay, MIN_RECONNECT_DELAY_MS } from './backoff.ts';
+import { ClockNotSynchronizedError, CredentialsUnavailableError } from './errors.ts';
+import type { IncomingMessage, OutgoingMessage } from './message.ts';
+
+export interface SessionOptions {
+  adapter: CloudAdapter;
+  log: Logger;
+  connectTimeoutMs: number;
+  reconnectMaxMs: number;
+  reconnectBaseMs?: number;
+  /** A connection that lasted less than this did not really succeed: the backoff keeps growing. */
+  stableAfterMs?: number;
+  now?: () => number;
+  random?: () => number;
+  /** How long to wait for the clock before asking the adapter again. */
+  clockRetryMs?: number;
+}
+
+export class LinkDownError extends Error {
+  constructor(message = 'the cloud link is down') {
+    super(message);
+    this.name = 'LinkDownError';
+  }
+}
+
+interface SessionEvents {
+  connected: [];
+  disconnected: [reason: string];
+  message: [message: IncomingMessage];
+}
+
+export class CloudSession extends EventEmitter<SessionEvents> {
+  readonly #adapter: CloudAdapter;
+  readonly #log: Logger;
+  readonly #options: Required<Omit<SessionOptions, 'adapter' | 'log'>>;
+  #client: MqttClient | undefined;
+  #stopped = true;
+  #attempt = 0;
+  #wakeUp: (() => void) | undefined;
+  #timers = new Set<NodeJS.Timeout>();
+  #pending = new Map<number, (error?: Error) => void>();
+  #nextPendingId = 0;
+  #loop: Promise<void> | undefined;
+  #clockLogged = false;
+  #status: LinkStatus;
+
+  constructor(options: SessionOptions) {
+    super();
+    this.#adapter = options.adapter;
+    this.#log = options.log.child({ component: 'link' });
+    this.#options = {
+      connectTimeoutMs: options.connectTimeoutMs,
+      reconnectMaxMs: options.reconnectMaxMs,
+      reconnectBaseMs: options.reconnectBaseMs ?? 1000,
+      stableAfterMs: options.stableAfterMs ?? 30_000,
+      now: options.now ?? Date.now,
+      random: options.random ?? Math.random,
+      clockRetryMs: options.clockRetryMs ?? 10_000,
+    };
+    this.#status = {
+      provider: options.adapter.provider,
+      endpoint: '',
+      state: 'stopped',
+      since: this.#options.now(),
+      lastConnectedAt: null,
+      reconnects: 0,
+      nextAttemptAt: null,
+      lastError: null,
+      lastErrorAt: null,
+      inFlight: 0,
+      publishedReadings: 0,
+      publishedMessages: 0,
+      bytesSent: 0,
+      publishRate: 0,
+    };
+  }
+
+  get connected(): boolean {
+    return this.#status.state === 'connected' && this.#client?.connected === true;
+  }
+
+  status(): LinkStatus {
+    return { ...this.#status, inFlight: this.#pending.size };
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wakeUp?.();
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    const client = this.#client;
+    if (client) await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    await this.#loop;
+    this.#setState('stopped');
+  }
+
+  /** Publishes at the message's QoS (default 1); resolves on PUBACK. Rejects at once while the link is down. */
+  publish(message: OutgoingMessage): Promise<void> {
+    const client = this.#client;
+    if (!client || !this.connected) return Promise.reject(new LinkDownError());
+    const id = this.#nextPendingId++;
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(id, (error) => (error ? reject(error) : resolve()));
+      const payloadBytes = typeof message.payload === 'string' ? Buffer.byteLength(message.payload) : message.payload.length;
+      client.publish(message.topic, message.payload, { qos: message.qos ?? 1, retain: false, ...(message.properties ? { properties: message.properties } : {}) }, (error) => {
+        const settle = this.#pending.get(id);
+        if (!settle) return;
+        this.#pending.delete(id);
+        if (error) settle(error);
+        else {
+          this.#status.publishedMessages++;
+          this.#status.bytesSent += payloadBytes + Buffer.byteLength(message.topic);
+          settle();
+        }
+      });
+    });
+  }
+
+  /** Counts readings delivered, for status and the publish rate. */
+  recordDelivered(readings: number): void {
+    this.#status.publishedReadings += readings;
+  }
+
+  setPublishRate(rate: number): void {
+    this.#status.publishRate = rate;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      let options: ConnectOptions;
+      this.#setState('connecting');
+      try {
+        options = await this.#adapter.connectOptions();
+      } catch (error) {
+        if (error instanceof ClockNotSynchronizedError) {
+          this.#setState('waiting-for-clock');
+          if (!this.#clockLogged) this.#log.warn({ event: 'clock-unsynchronized' }, error.message);
+          this.#clockLogged = true;
+          this.#recordError(error.message);
+          await this.#sleep(this.#options.clockRetryMs);
+          continue;
+        }
+        if (error instanceof CredentialsUnavailableError) {
+          this.#recordError(error.message);
+          this.#log.warn({ event: 'credentials-unavailable', retryInMs: error.retryAfterMs }, error.message);
+          await this.#sleep(error.retryAfterMs);
+          continue;
+        }
+        const message = error instanceof Error ? error.message : String(error);
+        this.#recordError(message);
+        this.#log.error({ event: 'connect-options-failed' }, `cannot prepare the connection: ${message}`);
+        await this.#backoff();
+        continue;
+      }
+      this.#clockLogged = false;
+      const outcome = await this.#connectOnce(options);
+      if (this.#stopped) break;
+      if (outcome.renew) continue; // a planned reconnect for fresh credentials: no backoff
+      if (outcome.connectedForMs >= this.#options.stableAfterMs) this.#attempt = 0;
+      if (outcome.authRejected) await this.#adapter.onAuthRejected?.().catch((error: unknown) => this.#log.error({ event: 'auth-rejected-handler-failed', err: error }, 'could not reset credentials after the cloud refused them'));
+      await this.#backoff();
+    }
+  }
+
+  async #backoff(): Promise<void> {
+    const delay = Math.max(MIN_RECONNECT_DELAY_MS, fullJitterDelay(this.#attempt, this.#options.reconnectBaseMs, this.#options.reconnectMaxMs, this.#options.random));
+    this.#attempt++;
+    this.#status.nextAttemptAt = this.#options.now() + delay;
+    this.#log.info({ event: 'reconnect-scheduled', delayMs: delay, attempt: this.#attempt }, `reconnecting in ${(delay / 1000).toFixed(1)} s`);
+    await this.#sleep(delay);
+    this.#status.nextAttemptAt = null;
+  }
+
+  #connectOnce(options: ConnectOptions): Promise<{ connectedForMs: number; renew: boolean; authRejected: boolean }> {
+    return new Promise((resolve) => {
+      this.#status.endpoint = redactUrl(options.url);
+      let connectedAt = 0;
+      let renew = false;
+      let authRejected = false;
+      let settled = false;
+      let renewTimer: NodeJS.Timeout | undefined;
+      let heartbeatTimer: NodeJS.Timeout | undefined;
+      const client = mqtt.connect(options.url, toMqttOptions(options, this.#options.connectTimeoutMs));
+      this.#client = client;
+
+      client.on('connect', () => {
+        connectedAt = this.#options.now();
+        if (this.#status.lastConnectedAt !== null) this.#status.reconnects++;
+        this.#status.lastConnectedAt = connectedAt;
+        this.#setState('connected');
+        this.#log.info({ event: 'connected', endpoint: this.#status.endpoint, clientId: options.clientId }, `connected to ${this.#status.endpoint}`);
+        void this.#afterConnect(client);
+        if (options.renewAt !== undefined) {
+          const delay = Math.max(0, options.renewAt - this.#options.now());
+          renewTimer = this.#timer(() => {
+            renew = true;
+            this.#log.info({ event: 'credentials-renewal' }, 'reconnecting with fresh credentials before they expire');
+            client.end(false);
+          }, delay);
+        }
+        const heartbeat = this.#adapter.heartbeat;
+        if (heartbeat) heartbeatTimer = setInterval(() => this.#publishAll(heartbeat.encode(), 'heartbeat'), heartbeat.intervalMs);
+        this.emit('connected');
+      });
+      client.on('message', (topic, payload, packet) => {
+        const properties = packet.properties;
+        this.emit('message', {
+          topic,
+          payload,
+          ...(properties
+            ? {
+                properties: {
+                  ...(properties.responseTopic ? { responseTopic: properties.responseTopic } : {}),
+                  ...(properties.correlationData ? { correlationData: properties.correlationData } : {}),
+                  ...(properties.contentType ? { contentType: properties.contentType } : {}),
+                  ...(properties.userProperties ? { userProperties: flattenUserProperties(properties.userProperties) } : {}),
+                },
+              }
+            : {}),
+        });
+      });
+      client.on('error', (error: Error & { code?: number | string }) => {
+        const refused = describeConnackRefusal(error.code);
+        if (refused) {
+          authRejected = refused.auth;
+          this.#recordError(`the cloud refused the connection: ${refused.text}`);
+          this.#log.error({ event: 'connect-refused', code: error.code, endpoint: this.#status.endpoint }, `${this.#status.endpoint} refused the connection: ${refused.text}`);
+        } else {
+          this.#recordError(error.message);
+          this.#log.warn({ event: 'link-error', err: { message: error.message, code: error.code } }, `link error: ${error.message}`);
+        }
+        client.end(true);
+      });
+      client.on('close', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(renewTimer);
+        clearInterval(heartbeatTimer);
+        if (renewTimer) this.#timers.delete(renewTimer);
+        const wasConnected = connectedAt > 0;
+        this.#failPending(new LinkDownError('the connection closed before the cloud acknowledged the message'));
+        client.end(true);
+        if (this.#client === client) this.#client = undefined;
+        if (!this.#stopped) this.#setState('disconnected');
+        if (wasConnected) {
+          this.#log.warn({ event: 'disconnected', connectedForMs: this.#options.now() - connectedAt, planned: renew }, renew ? 'disconnected to renew credentials' : 'disconnected from the cloud');
+          this.emit('disconnected', renew ? 'renew' : 'closed');
+        }
+        resolve({ connectedForMs: wasConnected ? this.#options.now() - connectedAt : 0, renew: renew && !this.#stopped, authRejected });
+      });
+    });
+  }
+
+  async #afterConnect(client: MqttClient): Promise<void> {
+    const topics = this.#adapter.subscriptions();
+    if (topics.length > 0) {
+      try {
+        const granted = await client.subscribeAsync(topics, { qos: 1 });
+        const refused = granted.filter((g) => g.qos === 128);
+        if (refused.length > 0) this.#log.error({ event: 'subscribe-refused', topics: refused.map((g) => g.topic) }, `the cloud refused subscriptions to ${refused.map((g) => g.topic).join(', ')}: commands on them will not arrive`);
+      } catch (error) {
+        this.#log.warn({ event: 'subscribe-failed', err: error }, 'subscribing failed; will retry on the next connection');
+      }
+    }
+    this.#publishAll(this.#adapter.onConnected?.() ?? [], 'on-connect');
+  }
+
+  /** Fire-and-log publishing for control messages (heartbeats, twin requests): losing one is harmless. */
+  #publishAll(messages: OutgoingMessage[], purpose: string): void {
+    for (const message of messages) {
+      this.publish(message).catch((error: unknown) => this.#log.debug({ event: 'control-publish-failed', purpose, err: error }, 'control message not delivered'));
+    }
+  }
+
+  #failPending(error: Error): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const settle of pending) settle(error);
+  }
+
+  #setState(state: LinkState): void {
+    if (this.#status.state === state) return;
+    this.#status.state = state;
+    this.#status.since = this.#options.now();
+  }
+
+  #recordError(message: string): void {
+    this.#status.lastError = message;
+    this.#status.lastErrorAt = this.#options.now();
+  }
+
+  #timer(fn: () => void, ms: number): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      fn();
+    }, ms);
+    this.#timers.add(timer);
+    return timer;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.#timer(() => {
+        this.#wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.#wakeUp = () => {
+        clearTimeout(timer);
+        this.#timers.delete(timer);
+        this.#wakeUp = undefined;
+        resolve();
+      };
+    });
+  }
+}
+
+function toMqttOptions(options: ConnectOptions, connectTimeoutMs: number): IClientOptions {
+  return {
+    clientId: options.clientId,
+    ...(options.username !== undefined ? { username: options.username } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
+    protocolVersion: options.protocolVersion,
+    keepalive: options.keepaliveSeconds,
+    // The session owns reconnecting (backoff with jitter); mqtt.js's fixed-period reconnect would storm.
+    reconnectPeriod: 0,
+    connectTimeout: connectTimeoutMs,
+    clean: true,
+    resubscribe: false,
+    queueQoSZero: false,
+    ...(options.properties ? { properties: options.properties } : {}),
+    ...(options.tls
+      ? {
+          rejectUnauthorized: options.tls.rejectUnauthorized,
+          ...(options.tls.ca ? { ca: options.tls.ca } : {}),
+          ...(options.tls.cert ? { cert: options.tls.cert } : {}),
+          ...(options.tls.key ? { key: options.tls.key } : {}),
+          ...(options.tls.servername ? { servername: options.tls.servername } : {}),
+        }
+      : { rejectUnauthorized: true }),
+  };
+}
+
+/** CONNACK return codes (3.1.1) and reason codes (5) that mean "fix the credentials", in words for a technician. */
+function describeConnackRefusal(code: number | string | undefined): { text: string; auth: boolean } | undefined {
+  switch (code) {
+    case 1:
+    case 132:
+      return { text: 'unsupported MQTT protocol version', auth: false };
+    case 2:
+    case 133:
+      return { text: 'client id rejected', auth: true };
+    case 3:
+    case 136:
+      return { text: 'server unavailable', auth: false };
+    case 4:
+    case 134:
+      return { text: 'bad user name or password (check the credentials in the config)', auth: true };
+    case 5:
+    case 135:
+      return { text: 'not authorized (wrong or expired credentials, or a clock that is off)', auth: true };
+    case 137:
+      return { text: 'server busy', auth: false };
+    case 138:
+      return { text: 'banned', auth: true };
+    case 140:
+      return { text: 'bad authentication method', auth: true };
+    case 151:
+      return { text: 'quota exceeded', auth: false };
+    default:
+      return undefined;
+  }
+}
+
+function flattenUserProperties(properties: Record<string, string | string[]>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(properties)) out[key] = Array.isArray(value) ? (value[0] ?? '') : value;
+  return out;
+}
+
+/** The endpoint as it may be logged: no user info, no query (SAS tokens have been put there by some setups). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return '(invalid url)';
+  }
+}

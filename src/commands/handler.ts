@@ -1,0 +1,30 @@
+import type { z } from 'zod';
+import type { Logger } from '../log.ts';
+
+/** What a command handler may reach; the agent fills it in. Handlers never see the cloud. */
+export interface CommandContext {
+  log: Logger;
+  signal: AbortSignal;
+}
+
+/** Thrown by a handler to fail with a specific status and a message for the operator. */
+export class CommandFailure extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'CommandFailure';
+    this.status = status;
+  }
+}
+
+export interface CommandHandler<Params extends z.ZodType = z.ZodType> {
+  readonly name: string;
+  readonly description: string;
+  /** Params are validated against this before the handler runs; a mismatch is a 400 with the reason. */
+  readonly params: Params;
+  run(params: z.output<Params>, context: CommandContext): Promise<unknown>;
+}
+
+export function defineHandler<Params extends z.ZodType>(handler: CommandHandler<Params>): CommandHandler<Params> {
+  return handler;
+}

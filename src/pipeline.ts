@@ -1,0 +1,165 @@
+// Everything the agent runs for one config: outbox, sources, cloud link, commands. Built from a
+// config, started in data-flow order, stopped in reverse. A reload builds a new one.
+import { adapterDefinitions } from './cloud/adapters/index.ts';
+import type { AdapterContext, CloudAdapter, IncomingAction } from './cloud/adapter.ts';
+import { Forwarder } from './cloud/forwarder.ts';
+import type { IncomingMessage, OutgoingMessage } from './cloud/message.ts';
+import { CloudSession } from './cloud/session.ts';
+import { toStoredMessage } from './cloud/stored-message.ts';
+import { clockSynchronized } from './clock.ts';
+import { Dispatcher } from './commands/dispatcher.ts';
+import { builtinHandlers } from './commands/builtins/index.ts';
+import type { AgentConfig } from './config/schema.ts';
+import type { Logger } from './log.ts';
+import type { Outbox } from './outbox/outbox.ts';
+import { openOutbox } from './outbox/sqlite-outbox.ts';
+import { sourceTypes } from './sources/index.ts';
+import type { Source, SourceContext } from './sources/source.ts';
+import type { StatusSnapshot } from './status/snapshot.ts';
+import { AGENT_VERSION } from './version.ts';
+
+export interface PipelineHooks {
+  log: Logger;
+  snapshot: () => StatusSnapshot;
+  /** Applies a config change from the cloud; resolves with the outcome (the agent reloads after). */
+  applyConfigChange: (patch: unknown, origin: string) => Promise<{ applied: boolean; message?: string; config?: unknown }>;
+  now?: () => number;
+}
+
+export class Pipeline {
+  readonly config: AgentConfig;
+  readonly outbox: Outbox;
+  readonly sources: Source[];
+  readonly adapter: CloudAdapter;
+  readonly session: CloudSession;
+  readonly forwarder: Forwarder;
+  readonly dispatcher: Dispatcher;
+  readonly #log: Logger;
+  readonly #hooks: PipelineHooks;
+  #malformedIncoming = 0;
+
+  constructor(config: AgentConfig, hooks: PipelineHooks) {
+    this.config = config;
+    this.#hooks = hooks;
+    this.#log = hooks.log;
+    const now = hooks.now ?? Date.now;
+    this.outbox = openOutbox({ dataDir: config.agent.dataDir, agentId: config.agent.id, config: config.outbox, log: this.#log.child({ component: 'outbox' }), now });
+    const outbox = this.outbox;
+    this.sources = config.sensors.map((sensor) => {
+      const type = sourceTypes.find((t) => t.type === sensor.type)!;
+      const context: SourceContext = {
+        log: this.#log.child({ component: 'sensor', sensor: sensor.id }),
+        emit: (reading) => void outbox.append(reading),
+        now,
+        clockSynchronized: () => clockSynchronized(now()),
+      };
+      return (type.create as (config: unknown, ctx: SourceContext) => Source)(sensor, context);
+    });
+    const definition = adapterDefinitions.find((d) => d.provider === config.cloud.provider)!;
+    const adapterContext: AdapterContext = {
+      agentId: config.agent.id,
+      agentVersion: AGENT_VERSION,
+      dataDir: config.agent.dataDir,
+      log: this.#log.child({ component: 'cloud', provider: definition.provider }),
+      now,
+      clockSynchronized: () => clockSynchronized(now()),
+    };
+    this.adapter = (definition.create as (config: unknown, ctx: AdapterContext) => CloudAdapter)(config.cloud, adapterContext);
+    this.session = new CloudSession({ adapter: this.adapter, log: this.#log, connectTimeoutMs: config.cloud.connectTimeout, reconnectMaxMs: config.cloud.reconnectMax, now });
+    this.forwarder = new Forwarder({
+      outbox: this.outbox,
+      session: this.session,
+      adapter: this.adapter,
+      log: this.#log,
+      inFlight: config.cloud.inFlight,
+      batchSize: config.cloud.batchSize,
+      ...(config.cloud.rateLimit !== undefined ? { rateLimit: config.cloud.rateLimit } : {}),
+      order: config.outbox.order,
+      now,
+    });
+    this.dispatcher = new Dispatcher({
+      handlers: builtinHandlers({ snapshot: hooks.snapshot }),
+      allow: config.commands.allow,
+      timeoutMs: config.commands.timeout,
+      log: this.#log,
+      now,
+    });
+  }
+
+  malformedIncoming(): number {
+    return this.#malformedIncoming;
+  }
+
+  async start(): Promise<void> {
+    for (const source of this.sources) {
+      // A sensor that cannot start (port missing) retries by itself; it must never stop the others.
+      await source.start().catch((error: unknown) => this.#log.error({ event: 'sensor-start-failed', sensor: source.id, err: error }, `sensor ${source.id} failed to start`));
+    }
+    this.session.on('message', (message) => void this.#onMessage(message));
+    this.forwarder.start();
+    this.session.start();
+  }
+
+  async stop(): Promise<void> {
+    const step = async (name: string, fn: () => unknown) => {
+      try {
+        await fn();
+      } catch (error) {
+        this.#log.error({ event: 'stop-failed', part: name, err: error }, `stopping ${name} failed`);
+      }
+    };
+    for (const source of [...this.sources].reverse()) await step(`sensor ${source.id}`, () => source.stop());
+    await step('outbox flush', () => this.outbox.flush());
+    // Give in-flight messages a moment to be acknowledged; what is not stays in the outbox.
+    await step('forwarder drain', () => Promise.race([this.forwarder.drained(), new Promise((r) => setTimeout(r, 1000).unref())]));
+    await step('forwarder', () => this.forwarder.stop());
+    await step('cloud link', () => Promise.race([this.session.stop(), new Promise((r) => setTimeout(r, 2000).unref())]));
+    await step('outbox', () => this.outbox.close());
+  }
+
+  async #onMessage(message: IncomingMessage): Promise<void> {
+    let actions: IncomingAction[];
+    try {
+      actions = this.adapter.decodeIncoming(message);
+    } catch (error) {
+      this.#malformedIncoming++;
+      this.#log.error({ event: 'decode-failed', topic: message.topic, err: error }, `could not decode a message on ${message.topic}`);
+      return;
+    }
+    for (const action of actions) {
+      switch (action.kind) {
+        case 'command': {
+          const { command } = action;
+          this.#log.info({ event: 'command-received', id: command.id, name: command.name, origin: command.origin }, `command ${command.name} received`);
+          this.#send(this.adapter.encodeAccepted?.(command) ?? []);
+          const result = await this.dispatcher.dispatch(command);
+          this.#send(this.adapter.encodeReply(command, result));
+          break;
+        }
+        case 'config': {
+          const outcome = await this.#hooks.applyConfigChange(action.patch, `${this.adapter.provider} (version ${action.version})`);
+          this.#send(this.adapter.encodeConfigResult?.({ version: action.version, replyTo: action.replyTo }, outcome) ?? []);
+          break;
+        }
+        case 'reply':
+          this.#malformedIncoming++;
+          this.#log.warn({ event: 'incoming-refused', topic: message.topic, reason: action.reason }, `refused a message on ${message.topic}: ${action.reason}`);
+          this.#send(action.messages);
+          break;
+        case 'notice':
+          if (action.level !== 'info') this.#malformedIncoming++;
+          this.#log[action.level]({ event: action.event, topic: message.topic, ...action.fields }, action.message);
+          break;
+      }
+    }
+  }
+
+  /** Replies go straight out when the link is up, else wait in the outbox's reserved lane. */
+  #send(messages: OutgoingMessage[]): void {
+    for (const message of messages) {
+      this.session.publish(message).catch(() => {
+        this.outbox.appendReserved(toStoredMessage(message));
+      });
+    }
+  }
+}

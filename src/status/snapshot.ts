@@ -1,0 +1,57 @@
+// What `edge-agent status`, the `status` command, /health and /metrics all read: one snapshot of the running agent.
+import type { OutboxStats } from '../outbox/outbox.ts';
+import type { SensorStats } from '../sources/source.ts';
+
+export type LinkState = 'starting' | 'connecting' | 'connected' | 'disconnected' | 'waiting-for-clock' | 'stopped';
+
+export interface LinkStatus {
+  provider: string;
+  /** The endpoint without credentials. */
+  endpoint: string;
+  state: LinkState;
+  /** When the current state began (epoch ms). */
+  since: number;
+  /** When the link was last connected, or null if never. */
+  lastConnectedAt: number | null;
+  reconnects: number;
+  /** Delay before the next connection attempt, while disconnected. */
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  /** Messages published and not yet acknowledged. */
+  inFlight: number;
+  publishedReadings: number;
+  publishedMessages: number;
+  bytesSent: number;
+  /** Readings per second over the last minute. */
+  publishRate: number;
+}
+
+export interface SensorStatus extends SensorStats {
+  type: string;
+}
+
+export interface CommandStats {
+  received: number;
+  succeeded: number;
+  failed: number;
+  refused: number;
+  running: number;
+}
+
+export interface StatusSnapshot {
+  agentId: string;
+  version: string;
+  pid: number;
+  startedAt: number;
+  now: number;
+  configFile: string;
+  configVersion: number;
+  clockSynchronized: boolean;
+  link: LinkStatus;
+  outbox: OutboxStats;
+  sensors: Record<string, SensorStatus>;
+  commands: CommandStats;
+  /** The last few errors of any part, newest first. */
+  recentErrors: { at: number; component: string; message: string }[];
+}
