@@ -70,8 +70,9 @@ export class Dispatcher implements CommandDispatcher {
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          controller.abort();
+          // Reject first: a handler that settles on abort must not win the race.
           reject(new CommandFailure(408, `"${command.name}" did not finish within ${this.#o.timeoutMs} ms`));
+          controller.abort();
         }, this.#o.timeoutMs);
       });
       const data = await Promise.race([handler.run(parsed.data, { log: this.#log, signal: controller.signal }), timeout]);

@@ -1,6 +1,6 @@
 // A real Mosquitto broker on a free loopback port, for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,8 @@ export interface Mosquitto {
 
 export async function startMosquitto(options: { port?: number; configLines?: string[] } = {}): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-agent-mosquitto-'));
+  // Started as root, mosquitto drops to the `mosquitto` user and must still read its files here.
+  chmodSync(dir, 0o755);
   const port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
   const broker: Mosquitto = {

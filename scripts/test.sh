@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine that has only Node and npm: installs what the
+# tests need (Debian packages when missing, then the npm packages), then type-checks, lints and tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Real parts, not mocks: a real MQTT broker, real pseudo-terminals, openssl for test certificates.
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
+
+npm ci --no-audit --no-fund
+npm test

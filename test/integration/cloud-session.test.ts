@@ -1,0 +1,80 @@
+// The session against real brokers: backoff with jitter while refused, dead-link detection by keepalive.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CloudAdapter, ConnectOptions } from '../../src/cloud/adapter.ts';
+import { CloudSession } from '../../src/cloud/session.ts';
+import { captureLog } from '../helpers/capture-log.ts';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+
+function adapterFor(url: string, extra: Partial<ConnectOptions> = {}): CloudAdapter {
+  return {
+    provider: 'test',
+    maxMessageBytes: 1 << 20,
+    connectOptions: () => Promise.resolve({ url, clientId: `session-test-${Math.random().toString(16).slice(2)}`, protocolVersion: 4, keepaliveSeconds: 60, ...extra }),
+    subscriptions: () => [],
+    encodeTelemetry: () => ({ messages: [], rejected: [] }),
+    decodeIncoming: () => [],
+    encodeReply: () => [],
+  };
+}
+
+describe('cloud session', () => {
+  let secured: Mosquitto;
+  let open: Mosquitto;
+  before(async () => {
+    secured = await startMosquitto({ configLines: [] });
+    execFileSync('mosquitto_passwd', ['-b', '-c', join(secured.dir, 'passwd'), 'gateway', 'right-password'], { stdio: 'ignore' });
+    secured.configLines = ['allow_anonymous false', `password_file ${join(secured.dir, 'passwd')}`];
+    await secured.stop();
+    await secured.start();
+    open = await startMosquitto();
+  });
+  after(async () => {
+    await secured.cleanup();
+    await open.cleanup();
+  });
+
+  it('backs off with jitter up to the cap while the broker refuses the credentials, without a storm', async () => {
+    const { log, events } = captureLog();
+    const session = new CloudSession({ adapter: adapterFor(secured.url, { username: 'gateway', password: 'wrong' }), log, connectTimeoutMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 800 });
+    session.start();
+    await sleep(6000);
+    await session.stop();
+    const delays = events('reconnect-scheduled').map((e) => e.delayMs as number);
+    const refusals = events('connect-refused');
+    assert.ok(refusals.length >= 3, `expected several refused attempts, saw ${refusals.length}`);
+    assert.match(String(refusals[0]!.msg), /bad user name or password|not authorized/);
+    assert.ok(delays.every((d) => d >= 250 && d <= 800), `delays outside [250, 800]: ${delays.join(', ')}`);
+    assert.ok(new Set(delays).size > 1, `delays show no jitter: ${delays.join(', ')}`);
+    // With a 250 ms floor, 6 s allow at most 24 attempts; a storm would be hundreds.
+    assert.ok(refusals.length <= 24, `reconnect storm: ${refusals.length} attempts in 6 s`);
+    assert.equal(session.status().state, 'stopped');
+    assert.match(session.status().lastError ?? '', /refused/);
+  });
+
+  it('detects a black-holed link by keepalive and reconnects when it heals', async () => {
+    const proxy: FaultProxy = await startFaultProxy(open.port);
+    const { log, events } = captureLog();
+    const session = new CloudSession({ adapter: adapterFor(proxy.url, { keepaliveSeconds: 1 }), log, connectTimeoutMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 500 });
+    const connected = () => new Promise<void>((resolve) => session.once('connected', resolve));
+    try {
+      session.start();
+      await connected();
+      proxy.setMode({ kind: 'blackhole' });
+      const disconnected = await Promise.race([new Promise<string>((r) => session.once('disconnected', r)), sleep(10_000).then(() => 'timeout')]);
+      assert.equal(disconnected, 'closed', 'a dead link must be noticed by keepalive');
+      await assert.rejects(session.publish({ topic: 't', payload: 'x' }), /link is down/);
+      proxy.setMode({ kind: 'pass' });
+      await Promise.race([connected(), sleep(10_000).then(() => assert.fail('did not reconnect after the link healed'))]);
+      await session.publish({ topic: 't', payload: 'after-heal' });
+      assert.ok(events('connected').length >= 2);
+    } finally {
+      await session.stop();
+      await proxy.close();
+    }
+  });
+});
