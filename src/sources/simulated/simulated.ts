@@ -10,6 +10,7 @@ const configSchema = z
     id: sensorIdSchema,
     type: z.literal('simulated'),
     interval: duration({ min: '10ms', max: '1d' }).prefault('1s').meta({ description: 'How often to produce a reading.' }),
+    perTick: z.int().min(1).max(10_000).default(1).meta({ description: 'Readings produced at each interval (load tests). Default 1.' }),
     count: z.int().min(1).optional().meta({ description: 'Stop after this many readings (tests). Default: never.' }),
   })
   .meta({ title: 'Simulated sensor (demo and tests)' });
@@ -46,7 +47,9 @@ export const simulatedSource: SourceType<typeof configSchema> = {
       id: config.id,
       type: 'simulated',
       start() {
-        timer = setInterval(produce, config.interval);
+        timer = setInterval(() => {
+          for (let i = 0; i < config.perTick && (config.count === undefined || seq < config.count); i++) produce();
+        }, config.interval);
         return Promise.resolve();
       },
       stop() {
