@@ -1,6 +1,6 @@
 // The agent: owns the running pipeline, the status socket, reloads (SIGHUP, config changes from the
 // cloud) and the snapshot every status view reads.
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { clockSynchronized } from './clock.ts';
 import { loadConfigFile, validateConfigObject, type LoadedConfig } from './config/load.ts';
@@ -13,6 +13,8 @@ import type { SensorStatus, StatusSnapshot } from './status/snapshot.ts';
 import { AGENT_VERSION } from './version.ts';
 
 const RECENT_ERRORS = 10;
+/** EX_TEMPFAIL: "try again"; systemd restarts the agent (Restart=on-failure). */
+export const RESTART_EXIT_CODE = 75;
 
 export class Agent {
   #loaded: LoadedConfig;
@@ -85,11 +87,44 @@ export class Agent {
       this.#log.warn({ event: 'config-change-refused', origin, reason: message }, `config change from ${origin} refused: ${message}`);
       return { applied: false, message };
     }
-    replaceConfigFile(this.#loaded.file, `${JSON.stringify(merged, null, 2)}\n`);
-    this.#log.info({ event: 'config-changed', origin }, `config changed by ${origin}; previous file kept as ${this.#loaded.file}.bak`);
+    const backup = replaceConfigFile(this.#loaded.file, `${JSON.stringify(merged, null, 2)}\n`);
+    this.#log.info({ event: 'config-changed', origin }, `config changed by ${origin}; previous file kept as ${backup ?? '(none)'}`);
+    const touchesCloud = typeof patch === 'object' && patch !== null && 'cloud' in patch;
     // Reload after the reply is sent: the reply travels on the connection the reload will replace.
-    setTimeout(() => void this.reload(), 200).unref();
+    setTimeout(() => {
+      void this.reload().then(() => {
+        if (touchesCloud && backup) this.#rollBackUnlessConnected(backup, origin);
+      });
+    }, 200).unref();
     return { applied: true, config: merged };
+  }
+
+  /** New cloud settings that cannot connect would cut the gateway off for good: put the old file back. */
+  #rollBackUnlessConnected(backup: string, origin: string): void {
+    const deadline = Date.now() + this.config.commands.configRollbackAfter;
+    const check = setInterval(() => {
+      if (this.#pipeline?.session.connected) {
+        clearInterval(check);
+        return;
+      }
+      if (Date.now() < deadline) return;
+      clearInterval(check);
+      this.#log.error({ event: 'config-rolled-back', origin }, `the config from ${origin} could not connect to the cloud within ${this.config.commands.configRollbackAfter / 1000} s: restoring the previous config`);
+      copyFileSync(backup, this.#loaded.file);
+      void this.reload();
+    }, 1000);
+    check.unref();
+  }
+
+  requestRestart(reason: string): void {
+    this.#log.warn({ event: 'restart-requested', reason }, `restarting: ${reason}`);
+    // After the reply has gone out; exit code 75 (EX_TEMPFAIL) makes systemd's Restart=on-failure start us again.
+    setTimeout(() => {
+      void this.stop().finally(() => {
+        this.#log.flush();
+        process.exit(RESTART_EXIT_CODE);
+      });
+    }, 500).unref();
   }
 
   snapshot(): StatusSnapshot {
@@ -132,6 +167,8 @@ export class Agent {
       log: this.#log,
       snapshot: () => this.snapshot(),
       applyConfigChange: (patch, origin) => this.applyConfigChange(patch, origin),
+      rawConfig: () => this.#loaded.raw,
+      requestRestart: (reason) => this.requestRestart(reason),
     });
   }
 }

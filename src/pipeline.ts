@@ -1,5 +1,7 @@
 // Everything the agent runs for one config: outbox, sources, cloud link, commands. Built from a
 // config, started in data-flow order, stopped in reverse. A reload builds a new one.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { adapterDefinitions } from './cloud/adapters/index.ts';
 import type { AdapterContext, CloudAdapter, IncomingAction } from './cloud/adapter.ts';
 import { Forwarder } from './cloud/forwarder.ts';
@@ -23,6 +25,8 @@ export interface PipelineHooks {
   snapshot: () => StatusSnapshot;
   /** Applies a config change from the cloud; resolves with the outcome (the agent reloads after). */
   applyConfigChange: (patch: unknown, origin: string) => Promise<{ applied: boolean; message?: string; config?: unknown }>;
+  rawConfig: () => unknown;
+  requestRestart: (reason: string) => void;
   now?: () => number;
 }
 
@@ -78,9 +82,19 @@ export class Pipeline {
       now,
     });
     this.dispatcher = new Dispatcher({
-      handlers: builtinHandlers({ snapshot: hooks.snapshot }),
+      handlers: builtinHandlers({
+        snapshot: hooks.snapshot,
+        config,
+        rawConfig: hooks.rawConfig,
+        applyConfigChange: hooks.applyConfigChange,
+        sources: () => this.sources,
+        outbox: this.outbox,
+        requestRestart: hooks.requestRestart,
+        reboot: () => rebootGateway().then(() => undefined),
+      }),
       allow: config.commands.allow,
       timeoutMs: config.commands.timeout,
+      maxConcurrent: config.commands.maxConcurrent,
       log: this.#log,
       now,
     });
@@ -162,4 +176,8 @@ export class Pipeline {
       });
     }
   }
+}
+
+function rebootGateway(): Promise<unknown> {
+  return promisify(execFile)('systemctl', ['reboot'], { timeout: 10_000 });
 }

@@ -39,6 +39,16 @@ export interface Source {
   readNow?(): Promise<Reading[]>;
   /** Write raw bytes to the sensor's port (the `serial.write` command). */
   write?(data: Buffer): Promise<void>;
+  /** Write coils or holding registers (the `modbus.write` command); Modbus sources only. */
+  writeModbus?(request: ModbusWriteRequest): Promise<void>;
+}
+
+export interface ModbusWriteRequest {
+  /** Default: the sensor's own unit id. */
+  unitId?: number;
+  table: 'coils' | 'holding';
+  address: number;
+  values: number[] | boolean[];
 }
 
 /** One kind of source: its config schema (a zod object with `type` as literal) and a factory. */

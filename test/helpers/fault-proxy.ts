@@ -11,6 +11,8 @@ export interface FaultProxy {
   /** Connections accepted so far (each agent connection attempt that reached the proxy). */
   accepted: number;
   acceptedAt: number[];
+  /** Bytes that crossed the proxy from the client to the broker (what the agent put on the wire). */
+  bytesUp: number;
   setMode(mode: FaultMode): void;
   /** Kills every open connection with a TCP RST. */
   reset(): void;
@@ -26,6 +28,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     url: `mqtt://127.0.0.1:${port}`,
     accepted: 0,
     acceptedAt: [],
+    bytesUp: 0,
     setMode(next) {
       mode = next;
     },
@@ -42,8 +45,9 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
         server.close(() => resolve());
       }),
   };
-  const forward = (from: Socket, to: Socket) => {
+  const forward = (from: Socket, to: Socket, upstream: boolean) => {
     from.on('data', (chunk: Buffer) => {
+      if (upstream) proxy.bytesUp += chunk.length;
       // Black-holed bytes vanish, like packets into a dead cell link: no error, no close.
       if (mode.kind === 'blackhole') return;
       if (mode.kind === 'delay') {
@@ -66,8 +70,8 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     const upstream = createConnection(targetPort, '127.0.0.1');
     const pair = { client, upstream };
     pairs.add(pair);
-    forward(client, upstream);
-    forward(upstream, client);
+    forward(client, upstream, true);
+    forward(upstream, client, false);
     const end = () => {
       pairs.delete(pair);
       client.destroy();

@@ -1,0 +1,19 @@
+import type { AgentConfig } from '../../config/schema.ts';
+import type { Outbox } from '../../outbox/outbox.ts';
+import type { Source } from '../../sources/source.ts';
+import type { StatusSnapshot } from '../../status/snapshot.ts';
+
+/** What the built-in commands may reach. The agent provides it; handlers never see the cloud. */
+export interface BuiltinDependencies {
+  snapshot: () => StatusSnapshot;
+  config: AgentConfig;
+  /** The config file as written (comments dropped), for config.get. */
+  rawConfig: () => unknown;
+  applyConfigChange: (patch: unknown, origin: string) => Promise<{ applied: boolean; message?: string; config?: unknown }>;
+  sources: () => readonly Source[];
+  outbox: Outbox;
+  /** Stops cleanly, then exits so systemd starts the agent again. */
+  requestRestart: (reason: string) => void;
+  /** Reboots the machine (systemctl reboot). */
+  reboot: () => Promise<void>;
+}
