@@ -78,14 +78,14 @@ export class Agent {
   }
 
   /** A partial config from the cloud (config.set, Azure desired properties, Xyte config push). */
-  async applyConfigChange(patch: unknown, origin: string): Promise<{ applied: boolean; message?: string; config?: unknown }> {
+  applyConfigChange(patch: unknown, origin: string): Promise<{ applied: boolean; message?: string; config?: unknown }> {
     const merged = mergeConfig(this.#loaded.raw, patch);
     try {
       validateConfigObject(merged, `config change from ${origin}`);
     } catch (error) {
       const message = error instanceof ConfigError ? error.problems.map((p) => `${p.path}: ${p.message}`).join('; ') : String(error);
       this.#log.warn({ event: 'config-change-refused', origin, reason: message }, `config change from ${origin} refused: ${message}`);
-      return { applied: false, message };
+      return Promise.resolve({ applied: false, message });
     }
     const backup = replaceConfigFile(this.#loaded.file, `${JSON.stringify(merged, null, 2)}\n`);
     this.#log.info({ event: 'config-changed', origin }, `config changed by ${origin}; previous file kept as ${backup ?? '(none)'}`);
@@ -96,7 +96,7 @@ export class Agent {
         if (touchesCloud && backup) this.#rollBackUnlessConnected(backup, origin);
       });
     }, 200).unref();
-    return { applied: true, config: merged };
+    return Promise.resolve({ applied: true, config: merged });
   }
 
   /** New cloud settings that cannot connect would cut the gateway off for good: put the old file back. */

@@ -8,10 +8,11 @@ const STOP_DEADLINE_MS = 4500;
 
 export async function runAgent(configPath: string): Promise<void> {
   const loaded = loadConfigFile(configPath);
-  let agent: Agent | undefined;
-  const log = createLogger({ level: loaded.config.agent.logLevel, onError: (message, fields) => agent?.recordError(message, fields) });
-  agent = new Agent(loaded, log);
-  const running = agent;
+  // The logger exists before the agent it reports errors to.
+  const errors: { sink?: Agent } = {};
+  const log = createLogger({ level: loaded.config.agent.logLevel, onError: (message, fields) => errors.sink?.recordError(message, fields) });
+  const running = new Agent(loaded, log);
+  errors.sink = running;
 
   process.on('uncaughtException', (error) => {
     log.fatal({ event: 'crash', err: error }, `unexpected error, exiting so systemd restarts the agent: ${error.message}`);

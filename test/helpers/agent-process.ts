@@ -57,7 +57,7 @@ export function spawnAgent(args: string[], paths: { dir: string; configPath: str
   const stderr: string[] = [];
   const waiters = new Set<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let buffered = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     buffered += chunk.toString('utf8');
     let newline: number;
     while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -79,7 +79,7 @@ export function spawnAgent(args: string[], paths: { dir: string; configPath: str
       }
     }
   });
-  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const agent: AgentProcess = {
     child,

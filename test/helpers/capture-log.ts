@@ -5,7 +5,7 @@ import { createLogger, type Logger, type LogLevel } from '../../src/log.ts';
 export interface CapturedLog {
   log: Logger;
   lines: Record<string, unknown>[];
-  events(name: string): Record<string, unknown>[];
+  events: (name: string) => Record<string, unknown>[];
 }
 
 export function captureLog(level: LogLevel = 'debug'): CapturedLog {

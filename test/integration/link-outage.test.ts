@@ -12,7 +12,7 @@ const IN_FLIGHT = 8;
 const BATCH = 200;
 
 /** A subscriber that re-subscribes after every broker restart and counts each seq it sees. */
-async function seqCounter(url: string) {
+function seqCounter(url: string) {
   const seqs = new Map<number, number>();
   const client: MqttClient = mqtt.connect(url, { reconnectPeriod: 100, clean: true, resubscribe: false, clientId: `counter-${process.pid}` });
   let subscribed = false;
@@ -64,7 +64,7 @@ describe('link outages end to end', { timeout: 240_000 }, () => {
 
   it('delivers 100,000 readings while the broker is killed 10 times and stopped once for 30 s', async () => {
     const total = 100_000;
-    const counter = await seqCounter(broker.url);
+    const counter = seqCounter(broker.url);
     await counter.ready();
     agent = startAgent({
       cloud: { provider: 'mqtt', url: proxy.url, keepalive: 5, inFlight: IN_FLIGHT, batchSize: BATCH, reconnectMax: '2s' },
@@ -101,7 +101,7 @@ describe('link outages end to end', { timeout: 240_000 }, () => {
 
   it('survives a black-holed, reset and slow link: detects it by keepalive and loses nothing', async () => {
     const total = 3000;
-    const counter = await seqCounter(broker.url);
+    const counter = seqCounter(broker.url);
     await counter.ready();
     agent = startAgent({
       cloud: { provider: 'mqtt', url: proxy.url, keepalive: 1, inFlight: IN_FLIGHT, batchSize: BATCH, reconnectMax: '1s' },
