@@ -1,7 +1,7 @@
 // Scripts run with execFile and whole-argument parameters: injection attempts are refused by the
 // pattern or arrive as one plain argument. These run a real program.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -29,6 +29,7 @@ describe('scripts', () => {
       assert.equal(result.stdout, `<--note><${attack}>\n`);
     }
     assert.deepEqual(readdirSync(canary), [], 'a command substitution ran');
+    rmSync(canary, { recursive: true, force: true });
   });
 
   it('refuses values that do not match the pattern in full', () => {
