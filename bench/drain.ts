@@ -26,6 +26,7 @@ try {
   for (let seq = 1; seq <= total; seq++) outbox.append({ sensorId: `s${seq % 4}`, ts: 1_700_000_000_000 + seq, values: { seq, temperature: 21.5 + (seq % 10) / 10, humidity: 40 + (seq % 7) } });
   outbox.flush();
   const fillMs = performance.now() - fillStart;
+  if (config.cloud.provider !== 'mqtt') throw new Error('expected the mqtt provider');
   const adapter = mqttAdapter.create(config.cloud, { agentId: 'bench', agentVersion: 'bench', dataDir: dir, log, now: Date.now, clockSynchronized: () => true });
   const session = new CloudSession({ adapter, log, connectTimeoutMs: 10_000, reconnectMaxMs: 5000 });
   const forwarder = new Forwarder({ outbox, session, adapter, log, inFlight: config.cloud.inFlight, batchSize: config.cloud.batchSize, order: 'oldest-first' });

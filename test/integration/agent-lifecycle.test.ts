@@ -1,8 +1,9 @@
 // The real CLI: exit codes, signals, reload, status.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { CLI, REPO_ROOT, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
@@ -97,10 +98,14 @@ describe('edge-agent run', () => {
   it('says clearly when the data dir cannot be used', async () => {
     const r = await cli('check-config', '--config', join(REPO_ROOT, 'agent.config.json'));
     assert.equal(r.code, 0);
-    const blocked = startAgent({ cloud: { provider: 'mqtt', url: broker.url }, agent: { dataDir: '/proc/edge-agent-cannot-write-here' } });
+    // A file where the data dir's parent should be: no user, root included, can create it.
+    const blocker = join(mkdtempSync(join(tmpdir(), 'edge-agent-blocked-')), 'not-a-dir');
+    writeFileSync(blocker, '');
+    const blocked = startAgent({ cloud: { provider: 'mqtt', url: broker.url }, agent: { dataDir: join(blocker, 'data') } });
     const code = await blocked.exited;
     await blocked.cleanup();
+    rmSync(dirname(blocker), { recursive: true, force: true });
     assert.equal(code, 73);
-    assert.match(blocked.stderr.join(''), /cannot use the data directory \/proc\/edge-agent-cannot-write-here/);
+    assert.match(blocked.stderr.join(''), /cannot use the data directory .*not-a-dir\/data \(ENOTDIR\)/);
   });
 });

@@ -6,6 +6,7 @@ import { captureLog } from '../helpers/capture-log.ts';
 
 function adapter(cloud: Record<string, unknown> = {}) {
   const { config } = parseConfigText(JSON.stringify({ agent: { id: 'gw1' }, cloud: { provider: 'mqtt', url: 'mqtt://127.0.0.1:1883', ...cloud } }));
+  if (config.cloud.provider !== 'mqtt') throw new Error('expected the mqtt provider');
   return mqttAdapter.create(config.cloud, { agentId: 'gw1', agentVersion: '0', dataDir: '/tmp', log: captureLog().log, now: Date.now, clockSynchronized: () => true });
 }
 
