@@ -151,7 +151,8 @@ export class Forwarder {
         this.#o.session.setPublishRate(this.#rate.perSecond());
       }
       if (this.#messagesInFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
-      this.pump();
+      // After a failure, wait for the session's next 'connected' instead of spinning on a dead link.
+      if (!failed) this.pump();
     });
   }
 

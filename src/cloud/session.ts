@@ -83,8 +83,10 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   }
 
   get connected(): boolean {
-    return this.#status.state === 'connected' && this.#client?.connected === true;
+    return this.#status.state === 'connected' && this.#linkUp();
   }
+
+  #linkUp: () => boolean = () => false;
 
   status(): LinkStatus {
     return { ...this.#status, inFlight: this.#pending.size };
@@ -191,6 +193,8 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       let renew = false;
       let authRejected = false;
       let settled = false;
+      let linkDown = false;
+      this.#linkUp = () => !linkDown && client.connected;
       let renewTimer: NodeJS.Timeout | undefined;
       let heartbeatTimer: NodeJS.Timeout | undefined;
       const client = mqtt.connect(options.url, toMqttOptions(options, this.#options.connectTimeoutMs));
@@ -233,6 +237,8 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         });
       });
       client.on('error', (error: Error & { code?: number | string }) => {
+        // Stop publishing at once: until 'close' arrives, mqtt.js may still call itself connected.
+        linkDown = true;
         const refused = describeConnackRefusal(error.code);
         if (refused) {
           authRejected = refused.auth;
@@ -244,13 +250,16 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         }
         client.end(true);
       });
-      client.on('close', () => {
+      // mqtt.js does not always emit 'close' (a keepalive timeout destroys the stream first), but
+      // end() always ends with 'end': either one settles this connection.
+      const onGone = () => {
         if (settled) return;
         settled = true;
         clearTimeout(renewTimer);
         clearInterval(heartbeatTimer);
         if (renewTimer) this.#timers.delete(renewTimer);
         const wasConnected = connectedAt > 0;
+        linkDown = true;
         this.#failPending(new LinkDownError('the connection closed before the cloud acknowledged the message'));
         client.end(true);
         if (this.#client === client) this.#client = undefined;
@@ -260,7 +269,9 @@ export class CloudSession extends EventEmitter<SessionEvents> {
           this.emit('disconnected', renew ? 'renew' : 'closed');
         }
         resolve({ connectedForMs: wasConnected ? this.#options.now() - connectedAt : 0, renew: renew && !this.#stopped, authRejected });
-      });
+      };
+      client.on('close', onGone);
+      client.on('end', onGone);
     });
   }
 

@@ -1,12 +1,17 @@
 // The durable outbox on SQLite. Appends are buffered and written in one transaction per commit
-// window (one fsync per window with sync=full, never one per reading); acks are folded into the
-// same transactions. Leases live in memory only: after a crash everything unacked is sent again.
+// window (one fsync per window with sync=full, never one per reading); acks, retention drops and
+// drop counters ride in the same transactions. Leases live in memory only: after a crash every
+// unacked reading is sent again (at-least-once; ids let the cloud deduplicate).
 import type Database from 'better-sqlite3';
-import { RateLimitedLog, type Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import type { FieldValue, Reading } from '../sources/reading.ts';
 import type { OutboxConfig } from './config.ts';
+import { DropCounter } from './drop-counter.ts';
 import { LeaseRanges, type SeqRange } from './lease-ranges.ts';
 import type { Lease, LeaseOptions, Outbox, OutboxEntry, OutboxStats } from './outbox.ts';
+import { reservedBudget, rowsToDrop, telemetryBudget } from './retention.ts';
+import { dropNewest, dropOldest, dropOlderThan, type SensorCounts } from './row-drops.ts';
+import { prepareStatements, readStoredState, READING_FIELDS, ROWS_PER_INSERT, type Statements } from './statements.ts';
 import { openStoreFile } from './store-file.ts';
 
 export interface OpenOutboxOptions {
@@ -15,149 +20,142 @@ export interface OpenOutboxOptions {
   config: OutboxConfig;
   log: Logger;
   now?: () => number;
-  /** Tests: cap the file at this many pages to provoke SQLITE_FULL. */
+  /** Caps the file at this many pages: tests provoke SQLITE_FULL with it. */
   maxPageCount?: number;
 }
 
-interface Pending {
-  seq: number;
-  sensor: string;
-  ts: number;
-  flags: number;
-  vals: string;
-}
-
-interface LeaseRecord {
-  telemetry?: SeqRange;
-  reserved: number[];
-}
-
 const FLAG_CLOCK_UNSYNCED = 1;
-/** Readings held in memory while the disk is full, at most; beyond that the whenFull policy drops. */
-const MAX_BUFFER_WHILE_FULL = 100_000;
-const MAINTENANCE_EVERY_MS = 60_000;
-const RESERVED_SENSOR = '$replies';
+/** Where drops of the reserved lane are counted in stats().dropped. */
+export const RESERVED_SENSOR = '$reserved';
+/** Retry pace while the disk refuses writes: often enough to recover quickly, rarely enough not to spin. */
+const RETRY_WHILE_FAILING_MS = 1000;
+/** Age retention and the space-reclaim check run at most this often (inside a commit). */
+const MAINTENANCE_EVERY_MS = 10_000;
+/** Acked leases waiting for their delete, at most, before a commit is forced. */
+const MAX_PENDING_ACKS = 64;
 
+/** Opens (or creates) `{dataDir}/outbox.db`; throws DataDirError when the directory cannot be written. */
 export function openOutbox(options: OpenOutboxOptions): Outbox {
   return new SqliteOutbox(options);
 }
 
+interface LeaseRecord {
+  telemetry: SeqRange | undefined;
+  reserved: number[];
+}
+
 class SqliteOutbox implements Outbox {
   readonly #db: Database.Database;
+  readonly #s: Statements;
   readonly #config: OutboxConfig;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #idPrefix: string;
-  readonly #rateLimited = new RateLimitedLog(60_000);
-  readonly #statements;
+  readonly #pageSize: number;
+  readonly #drops: DropCounter;
   readonly #leases = new Map<number, LeaseRecord>();
   readonly #leasedTelemetry = new LeaseRanges();
   readonly #leasedReserved = new Set<number>();
   readonly #listeners = new Set<(committedSeq: number) => void>();
-  readonly #dropped = new Map<string, number>();
-  #buffer: Pending[] = [];
-  #reservedBuffer: { ts: number; body: string }[] = [];
+  /** Buffered readings, flat (READING_FIELDS values each): no object per reading on the hot path. */
+  #buf: (string | number)[] = [];
+  /** Buffered reserved entries, flat: seq, ts, body. */
+  #reservedBuf: (string | number)[] = [];
   #ackedRanges: SeqRange[] = [];
   #ackedReserved: number[] = [];
+  readonly #batchFields: number;
+  /** Readings held in memory while writes fail, at most; beyond it the whenFull policy drops. */
+  readonly #heldLimit: number;
   #timer: NodeJS.Timeout | undefined;
-  #nextSeq: number;
+  #lastSeq: number;
   #committedSeq: number;
   #pending: number;
   #pendingReserved: number;
-  #reservedBytes: number;
-  #nextLeaseId = 1;
-  #commits = 0;
-  #diskFull = false;
-  #closed = false;
-  #lastMaintenance = 0;
+  #reservedStoredBytes: number;
   #usedBytes = 0;
-  readonly #pageSize: number;
+  #commits = 0;
+  #nextLeaseId = 1;
+  #failing: 'full' | 'error' | undefined;
+  #lastMaintenance = -Infinity;
+  #retryingAfterRoom = false;
+  #closed = false;
 
   constructor(options: OpenOutboxOptions) {
     this.#config = options.config;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
-    const opened = openStoreFile(options.dataDir, options.config.sync, options.log, options.maxPageCount);
+    const opened = openStoreFile({ dataDir: options.dataDir, sync: options.config.sync, log: options.log, now: this.#now, ...(options.maxPageCount === undefined ? {} : { maxPageCount: options.maxPageCount }) });
     this.#db = opened.db;
+    this.#s = prepareStatements(this.#db);
     this.#idPrefix = `${options.agentId}-${opened.epoch}-`;
-    const db = this.#db;
-    this.#statements = {
-      insert: db.prepare('INSERT INTO readings (seq, sensor, ts, flags, vals) VALUES (?, ?, ?, ?, ?)'),
-      insertReserved: db.prepare('INSERT INTO reserved (ts, body) VALUES (?, ?)'),
-      deleteRange: db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ?'),
-      deleteReserved: db.prepare('DELETE FROM reserved WHERE seq = ?'),
-      oldest: db.prepare('SELECT seq, sensor, ts, flags, vals FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?'),
-      newest: db.prepare('SELECT seq, sensor, ts, flags, vals FROM readings WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
-      reserved: db.prepare('SELECT seq, ts, body FROM reserved ORDER BY seq LIMIT ?'),
-      oldestTs: db.prepare('SELECT ts FROM readings ORDER BY seq LIMIT 1').pluck(),
-      addDrop: db.prepare('INSERT INTO drops (sensor, count) VALUES (?, ?) ON CONFLICT (sensor) DO UPDATE SET count = count + excluded.count'),
-    };
-    for (const row of db.prepare('SELECT sensor, count FROM drops').all() as { sensor: string; count: number }[]) this.#dropped.set(row.sensor, row.count);
-    const maxSeq = (db.prepare('SELECT max(seq) FROM readings').pluck().get() as number | null) ?? 0;
-    const storedMax = Number((db.prepare("SELECT value FROM meta WHERE key = 'lastSeq'").pluck().get() as string | undefined) ?? 0);
-    this.#nextSeq = Math.max(maxSeq, storedMax) + 1;
-    this.#committedSeq = this.#nextSeq - 1;
-    this.#pending = db.prepare('SELECT count(*) FROM readings').pluck().get() as number;
-    this.#pendingReserved = db.prepare('SELECT count(*) FROM reserved').pluck().get() as number;
-    this.#reservedBytes = (db.prepare('SELECT coalesce(sum(length(body)), 0) FROM reserved').pluck().get() as number) ?? 0;
-    this.#pageSize = db.pragma('page_size', { simple: true }) as number;
-    this.#saveLastSeq = db.prepare("INSERT INTO meta (key, value) VALUES ('lastSeq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-    this.#refreshUsedBytes();
-    this.#maintain();
+    const stored = readStoredState(this.#db);
+    this.#lastSeq = stored.lastSeq;
+    this.#committedSeq = stored.lastSeq;
+    this.#pending = stored.pending;
+    this.#pendingReserved = stored.pendingReserved;
+    this.#reservedStoredBytes = stored.reservedBytes;
+    this.#pageSize = stored.pageSize;
+    this.#drops = new DropCounter(stored.drops, options.log, this.#now);
+    this.#batchFields = options.config.commitBatch * READING_FIELDS;
+    this.#heldLimit = Math.max(10_000, options.config.commitBatch * 4);
+    this.#usedBytes = this.#measureUsedBytes();
+    // Age retention and space reclaim at once: an agent that was off for weeks starts clean.
+    this.#commit();
   }
-
-  readonly #saveLastSeq: Database.Statement;
 
   append(reading: Reading): number {
     if (this.#closed) throw new Error('the outbox is closed');
-    const seq = this.#nextSeq++;
-    this.#buffer.push({ seq, sensor: reading.sensorId, ts: reading.ts, flags: reading.clockUnsynced ? FLAG_CLOCK_UNSYNCED : 0, vals: JSON.stringify(reading.values) });
-    if (this.#buffer.length >= this.#config.commitBatch && !this.#diskFull) this.flush();
-    else this.#schedule();
+    const seq = ++this.#lastSeq;
+    const buf = this.#buf;
+    buf.push(seq, reading.sensorId, reading.ts, reading.clockUnsynced === true ? FLAG_CLOCK_UNSYNCED : 0, JSON.stringify(reading.values));
+    if (buf.length >= this.#batchFields && this.#failing === undefined) this.#commit();
+    else {
+      if (this.#failing !== undefined && buf.length > this.#heldLimit * READING_FIELDS) this.#trimHeld();
+      if (this.#timer === undefined) this.#schedule();
+    }
     return seq;
   }
 
   appendReserved(body: unknown): number {
     if (this.#closed) throw new Error('the outbox is closed');
-    this.#reservedBuffer.push({ ts: this.#now(), body: JSON.stringify(body) });
+    const seq = ++this.#lastSeq;
+    this.#reservedBuf.push(seq, this.#now(), JSON.stringify(body) ?? 'null');
     this.#schedule();
-    return this.#reservedBuffer.length;
+    return seq;
   }
 
   flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#buffer.length === 0 && this.#reservedBuffer.length === 0 && this.#ackedRanges.length === 0 && this.#ackedReserved.length === 0) return;
+    if (this.#closed) return;
     this.#commit();
   }
 
-  lease(options: LeaseOptions): Lease | undefined {
+  lease({ max, from }: LeaseOptions): Lease | undefined {
+    if (this.#closed) return undefined;
+    const limit = Math.max(1, Math.floor(max));
     const entries: OutboxEntry[] = [];
-    const record: LeaseRecord = { reserved: [] };
-    // Command replies first: an operator is waiting for them.
+    const record: LeaseRecord = { telemetry: undefined, reserved: [] };
+    // Command replies and events first: an operator is waiting for them.
     if (this.#pendingReserved > this.#leasedReserved.size) {
-      for (const row of this.#statements.reserved.all(options.max + this.#leasedReserved.size) as { seq: number; ts: number; body: string }[]) {
-        if (this.#leasedReserved.has(row.seq) || this.#ackedReserved.includes(row.seq)) continue;
-        if (entries.length >= options.max) break;
-        this.#leasedReserved.add(row.seq);
-        record.reserved.push(row.seq);
-        entries.push({ seq: row.seq, id: `${this.#idPrefix}r${row.seq}`, lane: 'reserved', sensorId: RESERVED_SENSOR, ts: row.ts, values: {}, body: JSON.parse(row.body) as unknown });
+      for (const [seq, ts, body] of this.#s.leaseReserved.all(limit + this.#leasedReserved.size) as [number, number, string][]) {
+        if (entries.length >= limit) break;
+        if (this.#leasedReserved.has(seq)) continue;
+        this.#leasedReserved.add(seq);
+        record.reserved.push(seq);
+        entries.push({ seq, id: this.#idPrefix + seq, lane: 'reserved', sensorId: RESERVED_SENSOR, ts, values: {}, body: JSON.parse(body) as unknown });
       }
     }
-    const room = options.max - entries.length;
+    const room = limit - entries.length;
     if (room > 0 && this.#pending > 0) {
-      const statement = options.from === 'oldest' ? this.#statements.oldest : this.#statements.newest;
-      for (const gap of this.#leasedTelemetry.gaps(options.from)) {
-        const rows = statement.all(gap.lo, gap.hi, room) as Pending[];
+      const statement = from === 'newest' ? this.#s.leaseNewest : this.#s.leaseOldest;
+      for (const gap of this.#leasedTelemetry.gaps(from)) {
+        const rows = statement.all(gap.lo, gap.hi, room) as [number, string, number, number, string][];
         if (rows.length === 0) continue;
-        const first = rows[0]!.seq;
-        const last = rows[rows.length - 1]!.seq;
-        record.telemetry = { lo: Math.min(first, last), hi: Math.max(first, last) };
+        if (from === 'newest') rows.reverse();
+        record.telemetry = { lo: rows[0]![0], hi: rows[rows.length - 1]![0] };
         this.#leasedTelemetry.add(record.telemetry);
-        if (options.from === 'newest') rows.reverse();
-        for (const row of rows) {
-          const entry: OutboxEntry = { seq: row.seq, id: this.#idPrefix + row.seq, lane: 'telemetry', sensorId: row.sensor, ts: row.ts, values: JSON.parse(row.vals) as Record<string, FieldValue> };
-          if (row.flags & FLAG_CLOCK_UNSYNCED) entry.clockUnsynced = true;
+        for (const [seq, sensorId, ts, flags, vals] of rows) {
+          const entry: OutboxEntry = { seq, id: this.#idPrefix + seq, lane: 'telemetry', sensorId, ts, values: JSON.parse(vals) as Record<string, FieldValue> };
+          if ((flags & FLAG_CLOCK_UNSYNCED) !== 0) entry.clockUnsynced = true;
           entries.push(entry);
         }
         break;
@@ -173,10 +171,11 @@ class SqliteOutbox implements Outbox {
     const record = this.#leases.get(leaseId);
     if (!record) return;
     this.#leases.delete(leaseId);
-    // The range stays leased until the delete is committed, so it is never handed out twice.
+    // The rows stay leased until their delete is committed, so they are never handed out twice.
     if (record.telemetry) this.#ackedRanges.push(record.telemetry);
-    this.#ackedReserved.push(...record.reserved);
-    this.#schedule();
+    for (const seq of record.reserved) this.#ackedReserved.push(seq);
+    if (this.#ackedRanges.length >= MAX_PENDING_ACKS && this.#failing === undefined) this.#commit();
+    else this.#schedule();
   }
 
   nack(leaseId: number): void {
@@ -188,7 +187,7 @@ class SqliteOutbox implements Outbox {
   }
 
   purge(filter: { sensorId?: string; olderThan?: number }): number {
-    this.flush();
+    if (this.#closed) return 0;
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (filter.sensorId !== undefined) {
@@ -200,12 +199,25 @@ class SqliteOutbox implements Outbox {
       params.push(filter.olderThan);
     }
     if (where.length === 0) return 0;
-    return this.#dropWhere(where.join(' AND '), params, 'purged by command');
+    this.#commit();
+    const condition = where.join(' AND ');
+    const bySensor: SensorCounts = new Map();
+    const purged = this.#db.transaction(() => {
+      for (const [sensor, n] of this.#db.prepare(`SELECT sensor, count(*) FROM readings WHERE ${condition} GROUP BY sensor`).raw().all(...params) as [string, number][]) bySensor.set(sensor, n);
+      const changes = this.#db.prepare(`DELETE FROM readings WHERE ${condition}`).run(...params).changes;
+      for (const [sensor, n] of bySensor) this.#s.addDrops.run(sensor, n);
+      return changes;
+    })();
+    this.#pending -= purged;
+    this.#drops.add(bySensor, 'purged by command', true);
+    this.#usedBytes = this.#measureUsedBytes();
+    return purged;
   }
 
   recordDropped(sensorId: string, count: number, reason: string): void {
     if (count <= 0) return;
-    this.#countDrops(new Map([[sensorId, count]]), reason);
+    this.#drops.add(new Map([[sensorId, count]]), reason);
+    this.#schedule();
   }
 
   stats(): OutboxStats {
@@ -213,14 +225,14 @@ class SqliteOutbox implements Outbox {
       pending: this.#pending,
       pendingReserved: this.#pendingReserved,
       leased: this.#leases.size,
-      oldestTs: this.#pending > 0 ? ((this.#statements.oldestTs.get() as number | undefined) ?? null) : null,
+      oldestTs: this.#pending > 0 && !this.#closed ? ((this.#s.oldestTs.get() as number | undefined) ?? null) : null,
       bytes: this.#usedBytes,
       maxBytes: this.#config.maxBytes,
-      dropped: Object.fromEntries(this.#dropped),
-      lastSeq: this.#nextSeq - 1,
+      dropped: this.#drops.snapshot(),
+      lastSeq: this.#lastSeq,
       committedSeq: this.#committedSeq,
       commits: this.#commits,
-      diskFull: this.#diskFull,
+      diskFull: this.#failing === 'full',
     };
   }
 
@@ -231,188 +243,231 @@ class SqliteOutbox implements Outbox {
 
   close(): void {
     if (this.#closed) return;
-    this.flush();
+    this.#commit();
     this.#closed = true;
     clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const lost = this.#buf.length / READING_FIELDS + this.#reservedBuf.length / 3;
+    if (lost > 0) this.#log.error({ event: 'outbox-unsaved-at-close', count: lost }, `closing the outbox with ${lost} entries that could not be written (${this.#failing === 'full' ? 'disk full' : 'write error'}); they are lost`);
     try {
+      // Leaves a single file behind: easy to copy, and no WAL to replay at the next start.
       this.#db.pragma('wal_checkpoint(TRUNCATE)');
     } catch {
-      // A checkpoint is housekeeping; the WAL is replayed at the next open anyway.
+      // Housekeeping only: SQLite replays the WAL at the next open anyway.
     }
     this.#db.close();
   }
 
   #schedule(): void {
-    if (this.#timer || this.#closed) return;
+    if (this.#timer !== undefined || this.#closed) return;
+    const delay = this.#failing === undefined ? this.#config.commitInterval : Math.max(this.#config.commitInterval, RETRY_WHILE_FAILING_MS);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.flush();
-    }, this.#diskFull ? Math.max(this.#config.commitInterval, 1000) : this.#config.commitInterval);
-    // The outbox must never keep the process alive on its own; close() flushes what is left.
+      if (!this.#closed) this.#commit();
+    }, delay);
+    // The outbox must never keep the process alive by itself; close() flushes what is left.
     this.#timer.unref();
   }
 
-  #commit(): void {
-    const batch = this.#buffer;
-    const reserved = this.#reservedBuffer;
+  /** One transaction: acks, new entries, retention, drop counters. One fsync with sync=full. */
+  #commit(chunked = this.#failing !== undefined): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    // While writes fail, retry a commitBatch at a time: whatever fits is stored, not all or nothing.
+    const whole = this.#buf;
+    const batch = chunked && whole.length > this.#batchFields ? whole.slice(0, this.#batchFields) : whole;
+    const rest = batch === whole ? [] : whole.slice(batch.length);
+    const reserved = this.#reservedBuf;
     const acked = this.#ackedRanges;
     const ackedReserved = this.#ackedReserved;
-    let deleted = 0;
-    let deletedReserved = 0;
-    const write = this.#db.transaction(() => {
-      for (const range of acked) deleted += this.#statements.deleteRange.run(range.lo, range.hi).changes;
-      for (const seq of ackedReserved) deletedReserved += this.#statements.deleteReserved.run(seq).changes;
-      for (const p of batch) this.#statements.insert.run(p.seq, p.sensor, p.ts, p.flags, p.vals);
-      for (const r of reserved) this.#statements.insertReserved.run(r.ts, r.body);
-      if (batch.length > 0) this.#saveLastSeq.run(String(batch[batch.length - 1]!.seq));
-    });
+    const now = this.#now();
+    const maintenanceDue = now - this.#lastMaintenance >= MAINTENANCE_EVERY_MS;
+    if (batch.length === 0 && reserved.length === 0 && acked.length === 0 && ackedReserved.length === 0 && !this.#drops.hasUnsaved && !maintenanceDue) return;
+    const unsavedDrops = this.#drops.takeUnsaved();
+    // Every seq below the first one still buffered is now stored or dropped.
+    const committedSeq = rest.length > 0 ? (rest[0] as number) - 1 : this.#lastSeq;
+    const retention = { full: new Map() as SensorCounts, aged: new Map() as SensorCounts, reserved: new Map() as SensorCounts };
+    let result: { pending: number; pendingReserved: number; reservedBytes: number; usedBytes: number };
     try {
-      write();
+      result = this.#db.transaction(() => {
+        let pending = this.#pending;
+        let pendingReserved = this.#pendingReserved;
+        let reservedBytes = this.#reservedStoredBytes;
+        for (const range of acked) pending -= this.#s.deleteRange.run(range.lo, range.hi).changes;
+        for (const seq of ackedReserved) pendingReserved -= this.#s.deleteReserved.run(seq).changes;
+        pending += this.#insertReadings(batch);
+        for (let i = 0; i < reserved.length; i += 3) {
+          this.#s.insertReserved.run(reserved[i], reserved[i + 1], reserved[i + 2]);
+          reservedBytes += (reserved[i + 2] as string).length;
+          pendingReserved++;
+        }
+        if (batch.length > 0 || reserved.length > 0) this.#s.saveLastSeq.run(String(committedSeq));
+        if (maintenanceDue) pending -= dropOlderThan(this.#s, now - this.#config.maxAge, retention.aged);
+        if (reservedBytes > reservedBudget(this.#config)) {
+          const freed = this.#dropReserved(reservedBytes - reservedBudget(this.#config));
+          pendingReserved -= freed.count;
+          reservedBytes -= freed.bytes;
+          if (freed.count > 0) retention.reserved.set(RESERVED_SENSOR, freed.count);
+        }
+        let usedBytes = this.#measureUsedBytes();
+        const excess = rowsToDrop({ usedBytes: usedBytes - reservedBytes, budget: telemetryBudget(this.#config), rows: pending, policy: this.#config.whenFull });
+        if (excess > 0) {
+          const drop = this.#config.whenFull === 'drop-oldest' ? dropOldest : dropNewest;
+          pending -= drop(this.#s, this.#leasedTelemetry, excess, retention.full);
+          usedBytes = this.#measureUsedBytes();
+        }
+        for (const counts of [unsavedDrops, retention.full, retention.aged, retention.reserved]) for (const [sensor, n] of counts) this.#s.addDrops.run(sensor, n);
+        return { pending, pendingReserved, reservedBytes, usedBytes };
+      })();
     } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_FULL') {
-        this.#onDiskFull();
-        return;
-      }
-      throw error;
+      this.#drops.restore(unsavedDrops);
+      this.#onWriteFailed(error);
+      return;
     }
-    if (this.#diskFull) {
-      this.#diskFull = false;
-      this.#log.warn({ event: 'outbox-disk-recovered' }, 'the outbox can write again: disk space is back');
+    if (this.#failing !== undefined) {
+      this.#log.warn({ event: 'outbox-write-recovered', held: batch.length / READING_FIELDS }, 'the outbox can write again; held readings are stored');
+      this.#failing = undefined;
     }
-    this.#buffer = [];
-    this.#reservedBuffer = [];
+    this.#buf = rest;
+    this.#reservedBuf = [];
     this.#ackedRanges = [];
     this.#ackedReserved = [];
     for (const range of acked) this.#leasedTelemetry.remove(range);
     for (const seq of ackedReserved) this.#leasedReserved.delete(seq);
-    this.#pending += batch.length - deleted;
-    this.#pendingReserved += reserved.length - deletedReserved;
-    this.#reservedBytes += reserved.reduce((sum, r) => sum + r.body.length, 0);
-    if (this.#pendingReserved === 0) this.#reservedBytes = 0;
+    this.#pending = result.pending;
+    this.#pendingReserved = result.pendingReserved;
+    this.#reservedStoredBytes = result.pendingReserved === 0 ? 0 : result.reservedBytes;
+    this.#usedBytes = result.usedBytes;
     this.#commits++;
-    if (batch.length > 0) this.#committedSeq = batch[batch.length - 1]!.seq;
-    this.#refreshUsedBytes();
-    this.#enforceLimits();
-    if (this.#now() - this.#lastMaintenance >= MAINTENANCE_EVERY_MS) this.#maintain();
-    if (batch.length > 0 || reserved.length > 0) for (const listener of this.#listeners) listener(this.#committedSeq);
+    this.#drops.add(retention.full, `outbox reached maxBytes (${this.#config.maxBytes} bytes), policy ${this.#config.whenFull}`, true);
+    this.#drops.add(retention.aged, `older than maxAge (${Math.round(this.#config.maxAge / 3_600_000)} h)`, true);
+    this.#drops.add(retention.reserved, `reserved lane over reservedBytes (${this.#config.reservedBytes} bytes)`, true);
+    if (maintenanceDue) {
+      this.#lastMaintenance = now;
+      this.#reclaimSpace();
+    }
+    if (batch.length > 0 || reserved.length > 0) {
+      this.#committedSeq = committedSeq;
+      for (const listener of this.#listeners) {
+        try {
+          listener(committedSeq);
+        } catch (error) {
+          this.#log.error({ event: 'outbox-listener-failed', err: error }, 'an outbox commit listener threw');
+        }
+      }
+    }
+    if (rest.length > 0) this.#commit(true);
   }
 
-  #onDiskFull(): void {
-    if (!this.#diskFull) this.#log.error({ event: 'outbox-disk-full', buffered: this.#buffer.length }, `the disk holding the outbox is full: readings are held in memory (up to ${MAX_BUFFER_WHILE_FULL}) and the ${this.#config.whenFull} policy applies; free space on the data partition`);
-    this.#diskFull = true;
-    // Make room the way the policy says: drop stored readings (drop-oldest) or the newest ones.
-    if (this.#config.whenFull === 'drop-oldest' && this.#pending > 0) {
+  #insertReadings(batch: (string | number)[]): number {
+    const chunk = ROWS_PER_INSERT * READING_FIELDS;
+    let i = 0;
+    for (; i + chunk <= batch.length; i += chunk) this.#s.insertMany.run(batch.slice(i, i + chunk));
+    for (; i < batch.length; i += READING_FIELDS) this.#s.insertOne.run(batch[i], batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4]);
+    return batch.length / READING_FIELDS;
+  }
+
+  #dropReserved(bytesToFree: number): { count: number; bytes: number } {
+    let count = 0;
+    let bytes = 0;
+    for (const [seq, size] of this.#s.reservedSizes.all() as [number, number][]) {
+      if (bytes >= bytesToFree) break;
+      if (this.#leasedReserved.has(seq)) continue;
+      this.#s.deleteReserved.run(seq);
+      count++;
+      bytes += size;
+    }
+    return { count, bytes };
+  }
+
+  /** A write failed (disk full, I/O error): keep running, hold a bounded buffer, retry, apply the policy. */
+  #onWriteFailed(error: unknown): void {
+    const code = (error as { code?: unknown }).code;
+    const full = code === 'SQLITE_FULL';
+    if (this.#failing === undefined) {
+      const held = this.#buf.length / READING_FIELDS;
+      if (full) this.#log.error({ event: 'outbox-disk-full', held }, `the disk holding the outbox is full: up to ${this.#heldLimit} readings are held in memory, the ${this.#config.whenFull} policy applies, and the outbox recovers by itself when space returns; free space on the data partition`);
+      else this.#log.error({ event: 'outbox-write-failed', code, err: error, held }, `the outbox cannot write (${String(code ?? error)}); retrying every ${RETRY_WHILE_FAILING_MS / 1000} s with up to ${this.#heldLimit} readings held in memory`);
+    }
+    this.#failing = full ? 'full' : 'error';
+    this.#trimHeld();
+    if (full && !this.#retryingAfterRoom && this.#makeRoom() > 0) {
+      // Room was made: try once more now rather than a retry interval later.
+      this.#retryingAfterRoom = true;
       try {
-        this.#dropOldest(Math.max(this.#config.commitBatch, Math.ceil(this.#pending / 100)), 'disk full');
-      } catch {
-        // Even a delete can fail on a full disk; the memory bound below still holds.
+        this.#commit(true);
+      } finally {
+        this.#retryingAfterRoom = false;
       }
     }
-    const excess = this.#buffer.length - MAX_BUFFER_WHILE_FULL;
-    if (excess > 0) {
-      const dropped = this.#config.whenFull === 'drop-oldest' ? this.#buffer.splice(0, excess) : this.#buffer.splice(MAX_BUFFER_WHILE_FULL);
-      this.#countDrops(countBySensor(dropped), 'disk full');
-    }
-    this.#schedule();
+    if (this.#failing !== undefined) this.#schedule();
   }
 
-  #enforceLimits(): void {
-    if (this.#usedBytes > this.#config.maxBytes && this.#pending > 0) {
-      const average = this.#usedBytes / Math.max(1, this.#pending);
-      const excess = Math.ceil((this.#usedBytes - this.#config.maxBytes * 0.95) / average);
-      if (this.#config.whenFull === 'drop-oldest') this.#dropOldest(excess, `outbox larger than maxBytes (${this.#config.maxBytes} bytes)`);
-      else this.#dropNewest(excess, `outbox larger than maxBytes (${this.#config.maxBytes} bytes)`);
-      this.#refreshUsedBytes();
-    }
-    if (this.#reservedBytes > this.#config.reservedBytes) {
-      const rows = this.#db.prepare('SELECT seq, length(body) AS size FROM reserved ORDER BY seq').all() as { seq: number; size: number }[];
-      let bytes = this.#reservedBytes;
-      let count = 0;
-      for (const row of rows) {
-        if (bytes <= this.#config.reservedBytes * 0.9 || this.#leasedReserved.has(row.seq)) break;
-        this.#statements.deleteReserved.run(row.seq);
-        bytes -= row.size;
-        count++;
-      }
-      this.#reservedBytes = bytes;
-      this.#pendingReserved -= count;
-      this.#countDrops(new Map([[RESERVED_SENSOR, count]]), 'reserved lane full');
-    }
-  }
-
-  #dropOldest(count: number, reason: string): void {
-    // Never drop what is out on lease: it may be acknowledged any moment.
-    const gap = this.#leasedTelemetry.gaps('oldest')[0]!;
-    const cutoff = this.#db.prepare('SELECT seq FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT 1 OFFSET ?').pluck().get(gap.lo, gap.hi, count - 1) as number | undefined;
-    const upper = cutoff ?? gap.hi - 1;
-    this.#dropWhere('seq > ? AND seq <= ?', [gap.lo, upper], reason);
-  }
-
-  #dropNewest(count: number, reason: string): void {
-    const gap = this.#leasedTelemetry.gaps('newest')[0]!;
-    const cutoff = this.#db.prepare('SELECT seq FROM readings WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck().get(gap.lo, gap.hi, count - 1) as number | undefined;
-    this.#dropWhere('seq >= ? AND seq < ?', [cutoff ?? gap.lo + 1, gap.hi], reason);
-  }
-
-  #dropWhere(where: string, params: (string | number)[], reason: string): number {
-    const bySensor = new Map<string, number>();
-    let total = 0;
-    this.#db.transaction(() => {
-      for (const row of this.#db.prepare(`SELECT sensor, count(*) AS n FROM readings WHERE ${where} GROUP BY sensor`).all(...params) as { sensor: string; n: number }[]) {
-        bySensor.set(row.sensor, row.n);
-      }
-      total = this.#db.prepare(`DELETE FROM readings WHERE ${where}`).run(...params).changes;
-    })();
-    this.#pending -= total;
-    this.#countDrops(bySensor, reason);
-    return total;
-  }
-
-  #countDrops(bySensor: Map<string, number>, reason: string): void {
-    let total = 0;
-    for (const [sensor, n] of bySensor) {
-      if (n <= 0) continue;
-      total += n;
-      this.#dropped.set(sensor, (this.#dropped.get(sensor) ?? 0) + n);
-      try {
-        this.#statements.addDrop.run(sensor, n);
-      } catch {
-        // The counter in memory still shows it; the disk may be the reason we drop.
-      }
-    }
-    if (total === 0) return;
-    const suppressed = this.#rateLimited.admit(`drop:${reason}`, this.#now());
-    if (suppressed >= 0) {
-      this.#log.warn({ event: 'outbox-dropped', count: total, reason, bySensor: Object.fromEntries(bySensor), suppressedSinceLast: suppressed }, `dropped ${total} readings: ${reason}`);
+  /** Frees pages without inserting: acknowledged rows first, then (drop-oldest) the oldest readings. */
+  #makeRoom(): number {
+    const acked = this.#ackedRanges;
+    const ackedReserved = this.#ackedReserved;
+    const dropped: SensorCounts = new Map();
+    try {
+      const freed = this.#db.transaction(() => {
+        let rows = 0;
+        for (const range of acked) rows += this.#s.deleteRange.run(range.lo, range.hi).changes;
+        let reservedRows = 0;
+        for (const seq of ackedReserved) reservedRows += this.#s.deleteReserved.run(seq).changes;
+        let droppedRows = 0;
+        if (this.#config.whenFull === 'drop-oldest') {
+          // Twice what is held (a page holds rows only partly once the oldest are deleted), and at least 1%.
+          const want = Math.max(2 * (this.#buf.length / READING_FIELDS), this.#config.commitBatch, Math.ceil((this.#pending - rows) / 100));
+          droppedRows = dropOldest(this.#s, this.#leasedTelemetry, want, dropped);
+          for (const [sensor, n] of dropped) this.#s.addDrops.run(sensor, n);
+        }
+        return { rows: rows + droppedRows, reservedRows };
+      })();
+      this.#ackedRanges = [];
+      this.#ackedReserved = [];
+      for (const range of acked) this.#leasedTelemetry.remove(range);
+      for (const seq of ackedReserved) this.#leasedReserved.delete(seq);
+      this.#pending -= freed.rows;
+      this.#pendingReserved -= freed.reservedRows;
+      this.#drops.add(dropped, 'disk full, policy drop-oldest', true);
+      return freed.rows + freed.reservedRows;
+    } catch {
+      // Even a delete can fail on a full disk; the held buffer's bound still protects memory.
+      return 0;
     }
   }
 
-  #maintain(): void {
-    this.#lastMaintenance = this.#now();
-    const cutoff = this.#now() - this.#config.maxAge;
-    // Old readings leave even when leased: the lease's ack then deletes nothing, which is harmless.
-    if (this.#pending > 0 && ((this.#statements.oldestTs.get() as number | undefined) ?? Infinity) < cutoff) {
-      this.#dropWhere('ts < ?', [cutoff], `older than maxAge (${Math.round(this.#config.maxAge / 3_600_000)} h)`);
+  /** Keeps the held buffer within its bound: drop-oldest drops the oldest held readings, drop-newest the newest. */
+  #trimHeld(): void {
+    const excess = this.#buf.length / READING_FIELDS - this.#heldLimit;
+    if (excess <= 0) return;
+    // A tenth of the bound at once, so the splice is not paid on every append.
+    const count = Math.min(this.#buf.length / READING_FIELDS, excess + Math.ceil(this.#heldLimit / 10));
+    const removed = this.#config.whenFull === 'drop-oldest' ? this.#buf.splice(0, count * READING_FIELDS) : this.#buf.splice(this.#buf.length - count * READING_FIELDS);
+    const bySensor: SensorCounts = new Map();
+    for (let i = 1; i < removed.length; i += READING_FIELDS) {
+      const sensor = removed[i] as string;
+      bySensor.set(sensor, (bySensor.get(sensor) ?? 0) + 1);
     }
-    // Give space back once an outage has drained, without rewriting the whole file.
-    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
-    const pages = this.#db.pragma('page_count', { simple: true }) as number;
-    if (free > 256 && free > pages / 4) {
+    this.#drops.add(bySensor, `held in memory while the outbox cannot write, policy ${this.#config.whenFull}`);
+  }
+
+  /** After an outage drained, give the pages back: the file must not stay at its peak size on a small card. */
+  #reclaimSpace(): void {
+    const free = this.#s.freePages.get() as number;
+    const pages = this.#s.pageCount.get() as number;
+    if (free < 256 || free < pages / 2) return;
+    try {
       this.#db.pragma(`incremental_vacuum(${free})`);
       this.#db.pragma('wal_checkpoint(TRUNCATE)');
+      this.#usedBytes = this.#measureUsedBytes();
+      this.#log.info({ event: 'outbox-space-reclaimed', pages: free, bytes: free * this.#pageSize }, `outbox gave ${free * this.#pageSize} bytes back to the file system`);
+    } catch (error) {
+      this.#log.warn({ event: 'outbox-reclaim-failed', err: error }, 'could not shrink the outbox file; will try again later');
     }
-    this.#refreshUsedBytes();
   }
 
-  #refreshUsedBytes(): void {
-    const pages = this.#db.pragma('page_count', { simple: true }) as number;
-    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
-    this.#usedBytes = (pages - free) * this.#pageSize;
+  #measureUsedBytes(): number {
+    return (this.#s.usedPages.get() as number) * this.#pageSize;
   }
-}
-
-function countBySensor(items: Pending[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(item.sensor, (counts.get(item.sensor) ?? 0) + 1);
-  return counts;
 }

@@ -1,64 +1,70 @@
-// Opening the outbox file: schema, pragmas for an SD card, and quarantine of a corrupt file.
-import { existsSync, renameSync } from 'node:fs';
+// Opening the outbox file: pragmas chosen for SD cards and power cuts, the schema, and quarantine of
+// a corrupt file. Nothing outside src/outbox touches SQL.
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { ensureWritableDataDir } from './data-dir.ts';
 import type { Logger } from '../log.ts';
+import { isCorruption, quarantine } from './quarantine.ts';
+import { applySchema } from './schema.ts';
 
-export const SCHEMA_VERSION = 1;
+export const STORE_FILE = 'outbox.db';
+
+export interface StoreFileOptions {
+  dataDir: string;
+  sync: 'full' | 'normal';
+  log: Logger;
+  now: () => number;
+  /** Caps the file at this many pages (tests provoke SQLITE_FULL with it). */
+  maxPageCount?: number;
+}
 
 export interface OpenedStore {
   db: Database.Database;
-  /** Random per database file: reading ids stay unique even when a fresh file restarts seq at 1. */
+  path: string;
   epoch: string;
   /** Set when a corrupt file was moved aside at start. */
   quarantinedAs?: string;
 }
 
-export function openStoreFile(dataDir: string, sync: 'full' | 'normal', log: Logger, maxPageCount?: number): OpenedStore {
-  const path = join(dataDir, 'outbox.db');
+export function openStoreFile(options: StoreFileOptions): OpenedStore {
+  ensureWritableDataDir(options.dataDir, STORE_FILE);
+  const path = join(options.dataDir, STORE_FILE);
   try {
-    return { ...openAndCheck(path, sync, maxPageCount) };
+    return openAndCheck(path, options);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code !== 'SQLITE_CORRUPT' && code !== 'SQLITE_NOTADB' && !(error instanceof CorruptStoreError)) throw error;
-    // Never delete a technician's data silently: move the file aside, say so loudly, start fresh.
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const aside = join(dataDir, `outbox.corrupt-${stamp}.db`);
-    renameSync(path, aside);
-    for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
-    log.error({ event: 'outbox-corrupt', file: path, movedTo: aside, reason: (error as Error).message }, `the outbox file ${path} is corrupt (${(error as Error).message}); moved it to ${aside} and started a fresh outbox. Readings in the old file were not sent; keep it for recovery.`);
-    return { ...openAndCheck(path, sync, maxPageCount), quarantinedAs: aside };
+    if (!isCorruption(error)) throw error;
+    const aside = quarantine(path, new Date(options.now()));
+    const reason = (error as Error).message;
+    options.log.error(
+      { event: 'outbox-corrupt', file: path, movedTo: aside, reason },
+      `the outbox file ${path} is corrupt (${reason}); moved it to ${aside} and started an empty outbox. Readings in the old file were not sent: keep it for recovery (sqlite3 "${aside}" .recover), delete it when no longer needed`,
+    );
+    return { ...openAndCheck(path, options), quarantinedAs: aside };
   }
 }
 
-class CorruptStoreError extends Error {}
-
-function openAndCheck(path: string, sync: 'full' | 'normal', maxPageCount?: number): OpenedStore {
+function openAndCheck(path: string, options: StoreFileOptions): OpenedStore {
   const db = new Database(path);
   try {
-    // auto_vacuum must be chosen before the first table exists; INCREMENTAL lets us give space back
-    // after an outage has drained without a full VACUUM (which rewrites the whole file on the SD card).
+    // Must precede the first table; INCREMENTAL gives pages back after an outage drained, without a
+    // full VACUUM that would rewrite the whole file on the SD card.
     db.pragma('auto_vacuum = INCREMENTAL');
+    // WAL: a commit is one sequential append plus one fsync (synchronous=FULL), and readers never block it.
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    // FULL fsyncs the WAL at every commit; NORMAL only at checkpoints (a power cut may lose the last
+    // commits, never corrupt the file). https://www.sqlite.org/pragma.html#pragma_synchronous
+    db.pragma(`synchronous = ${options.sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    // Without a limit the WAL keeps its largest size forever after a burst; this truncates it at checkpoints.
+    db.pragma('journal_size_limit = 8388608');
     db.pragma('temp_store = MEMORY');
+    // 4 MB page cache: RSS stays flat with a million-reading backlog.
     db.pragma('cache_size = -4096');
-    if (maxPageCount !== undefined) db.pragma(`max_page_count = ${maxPageCount}`);
+    if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${options.maxPageCount}`);
+    // Reads every page of the b-trees, not the content: catches a torn or truncated file at start.
     const check = db.pragma('quick_check(1)', { simple: true });
-    if (check !== 'ok') throw new CorruptStoreError(`integrity check: ${String(check)}`);
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY, sensor TEXT NOT NULL, ts INTEGER NOT NULL, flags INTEGER NOT NULL, vals TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts);
-      CREATE TABLE IF NOT EXISTS reserved (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, body TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS drops (sensor TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
-    `);
-    let epoch = (db.prepare("SELECT value FROM meta WHERE key = 'epoch'").get() as { value: string } | undefined)?.value;
-    if (!epoch) {
-      epoch = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
-      db.prepare("INSERT INTO meta (key, value) VALUES ('epoch', ?), ('schema', ?)").run(epoch, String(SCHEMA_VERSION));
-    }
-    return { db, epoch };
+    if (check !== 'ok') throw Object.assign(new Error(`integrity check failed: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+    const epoch = applySchema(db, path);
+    return { db, path, epoch };
   } catch (error) {
     db.close();
     throw error;

@@ -12,6 +12,8 @@ const IN_FLIGHT = 8;
 const BATCH = 200;
 
 /** A subscriber that re-subscribes after every broker restart and counts each seq it sees. */
+const counters: { close: () => Promise<void> }[] = [];
+
 function seqCounter(url: string) {
   const seqs = new Map<number, number>();
   const client: MqttClient = mqtt.connect(url, { reconnectPeriod: 100, clean: true, resubscribe: false, clientId: `counter-${process.pid}` });
@@ -31,7 +33,7 @@ function seqCounter(url: string) {
       await sleep(50);
     }
   };
-  return {
+  const counter = {
     seqs,
     ready: () => until(() => subscribed, 10_000, 'the counter to subscribe'),
     all: (count: number, timeoutMs: number) =>
@@ -44,8 +46,16 @@ function seqCounter(url: string) {
         `all ${count} seqs (have ${seqs.size})`,
       ),
     duplicates: () => [...seqs.values()].reduce((sum, n) => sum + n - 1, 0),
-    close: () => client.endAsync(true),
+    close: async () => {
+      // mqtt.js never calls back a second end(): close once.
+      if (closed) return;
+      closed = true;
+      await client.endAsync(true);
+    },
   };
+  let closed = false;
+  counters.push(counter);
+  return counter;
 }
 
 describe('link outages end to end', { timeout: 240_000 }, () => {
@@ -57,6 +67,7 @@ describe('link outages end to end', { timeout: 240_000 }, () => {
     proxy = await startFaultProxy(broker.port);
   });
   after(async () => {
+    for (const counter of counters) await counter.close();
     await agent?.cleanup();
     await proxy.close();
     await broker.cleanup();
@@ -104,13 +115,13 @@ describe('link outages end to end', { timeout: 240_000 }, () => {
     const counter = seqCounter(broker.url);
     await counter.ready();
     agent = startAgent({
-      cloud: { provider: 'mqtt', url: proxy.url, keepalive: 1, inFlight: IN_FLIGHT, batchSize: BATCH, reconnectMax: '1s' },
+      cloud: { provider: 'mqtt', url: proxy.url, keepalive: 5, inFlight: IN_FLIGHT, batchSize: BATCH, reconnectMax: '1s' },
       sensors: [{ id: 'faults', type: 'simulated', interval: '10ms', perTick: 5, count: total }],
     });
     await agent.waitForLog((l) => l.event === 'connected');
     await sleep(500);
     proxy.setMode({ kind: 'blackhole' });
-    await agent.waitForLog((l) => l.event === 'disconnected', 10_000);
+    await agent.waitForLog((l) => l.event === 'disconnected', 20_000);
     proxy.setMode({ kind: 'pass' });
     await sleep(1500);
     proxy.reset();

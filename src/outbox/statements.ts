@@ -1,0 +1,50 @@
+// Every statement the outbox runs, prepared once at open (the hot paths never compile SQL).
+import type Database from 'better-sqlite3';
+
+/** Readings per multi-row INSERT: one call into SQLite per 32 readings instead of one per reading. */
+export const ROWS_PER_INSERT = 32;
+/** Columns of a buffered reading, in table order: seq, sensor, ts, flags, vals. */
+export const READING_FIELDS = 5;
+
+export function prepareStatements(db: Database.Database) {
+  const oneRow = '(?, ?, ?, ?, ?)';
+  return {
+    insertOne: db.prepare(`INSERT INTO readings (seq, sensor, ts, flags, vals) VALUES ${oneRow}`),
+    insertMany: db.prepare(`INSERT INTO readings (seq, sensor, ts, flags, vals) VALUES ${Array<string>(ROWS_PER_INSERT).fill(oneRow).join(', ')}`),
+    insertReserved: db.prepare('INSERT INTO reserved (seq, ts, body) VALUES (?, ?, ?)'),
+    deleteRange: db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ?'),
+    deleteReserved: db.prepare('DELETE FROM reserved WHERE seq = ?'),
+    leaseOldest: db.prepare('SELECT seq, sensor, ts, flags, vals FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?').raw(),
+    leaseNewest: db.prepare('SELECT seq, sensor, ts, flags, vals FROM readings WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?').raw(),
+    leaseReserved: db.prepare('SELECT seq, ts, body FROM reserved ORDER BY seq LIMIT ?').raw(),
+    reservedSizes: db.prepare('SELECT seq, length(body) FROM reserved ORDER BY seq').raw(),
+    oldestTs: db.prepare('SELECT ts FROM readings ORDER BY seq LIMIT 1').pluck(),
+    usedPages: db.prepare('SELECT page_count - freelist_count FROM pragma_page_count(), pragma_freelist_count()').pluck(),
+    freePages: db.prepare('SELECT freelist_count FROM pragma_freelist_count()').pluck(),
+    pageCount: db.prepare('SELECT page_count FROM pragma_page_count()').pluck(),
+    saveLastSeq: db.prepare("INSERT INTO meta (key, value) VALUES ('lastSeq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+    addDrops: db.prepare('INSERT INTO drops (sensor, count) VALUES (?, ?) ON CONFLICT (sensor) DO UPDATE SET count = count + excluded.count'),
+    nthOldest: db.prepare('SELECT seq FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT 1 OFFSET ?').pluck(),
+    nthNewest: db.prepare('SELECT seq FROM readings WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck(),
+    countRange: db.prepare('SELECT sensor, count(*) FROM readings WHERE seq BETWEEN ? AND ? GROUP BY sensor').raw(),
+    // The first reading young enough to keep, in seq order; everything older before it may go.
+    ageBoundary: db.prepare('SELECT seq FROM readings WHERE ts >= ? AND (flags & 1) = 0 ORDER BY seq LIMIT 1').pluck(),
+    countAged: db.prepare('SELECT sensor, count(*) FROM readings WHERE seq < ? AND ts < ? AND (flags & 1) = 0 GROUP BY sensor').raw(),
+    deleteAged: db.prepare('DELETE FROM readings WHERE seq < ? AND ts < ? AND (flags & 1) = 0'),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
+
+/** What the file already holds, read once at open. */
+export function readStoredState(db: Database.Database) {
+  const one = (sql: string) => db.prepare(sql).pluck().get() as number | string | null | undefined;
+  return {
+    lastSeq: Math.max(Number(one('SELECT max(seq) FROM readings') ?? 0), Number(one('SELECT max(seq) FROM reserved') ?? 0), Number(one("SELECT value FROM meta WHERE key = 'lastSeq'") ?? 0)),
+    pending: Number(one('SELECT count(*) FROM readings')),
+    pendingReserved: Number(one('SELECT count(*) FROM reserved')),
+    reservedBytes: Number(one('SELECT coalesce(sum(length(body)), 0) FROM reserved')),
+    drops: db.prepare('SELECT sensor, count FROM drops').all() as { sensor: string; count: number }[],
+    pageSize: Number(db.pragma('page_size', { simple: true })),
+  };
+}
