@@ -10,6 +10,7 @@ import { CloudSession } from './cloud/session.ts';
 import { toStoredMessage } from './cloud/stored-message.ts';
 import { clockSynchronized } from './clock.ts';
 import { Dispatcher } from './commands/dispatcher.ts';
+import { HealthService } from './health/health-service.ts';
 import { builtinHandlers } from './commands/builtins/index.ts';
 import type { AgentConfig } from './config/schema.ts';
 import type { Logger } from './log.ts';
@@ -38,6 +39,7 @@ export class Pipeline {
   readonly session: CloudSession;
   readonly forwarder: Forwarder;
   readonly dispatcher: Dispatcher;
+  readonly health: HealthService;
   readonly #log: Logger;
   readonly #hooks: PipelineHooks;
   #malformedIncoming = 0;
@@ -98,6 +100,7 @@ export class Pipeline {
       log: this.#log,
       now,
     });
+    this.health = new HealthService({ config: config.health, dataDir: config.agent.dataDir, snapshot: hooks.snapshot, emit: (reading) => void outbox.append(reading), log: this.#log });
   }
 
   malformedIncoming(): number {
@@ -112,6 +115,7 @@ export class Pipeline {
     this.session.on('message', (message) => void this.#onMessage(message));
     this.forwarder.start();
     this.session.start();
+    await this.health.start();
   }
 
   async stop(): Promise<void> {
@@ -122,6 +126,7 @@ export class Pipeline {
         this.#log.error({ event: 'stop-failed', part: name, err: error }, `stopping ${name} failed`);
       }
     };
+    await step('health', () => this.health.stop());
     for (const source of [...this.sources].reverse()) await step(`sensor ${source.id}`, () => source.stop());
     await step('outbox flush', () => this.outbox.flush());
     // Give in-flight messages a moment to be acknowledged; what is not stays in the outbox.

@@ -302,10 +302,12 @@ export class CloudSession extends EventEmitter<SessionEvents> {
     for (const settle of pending) settle(error);
   }
 
+  /** `since` tells how long the link has been up, or down: retries while down do not restart it. */
   #setState(state: LinkState): void {
     if (this.#status.state === state) return;
+    const upChanged = (this.#status.state === 'connected') !== (state === 'connected');
     this.#status.state = state;
-    this.#status.since = this.#options.now();
+    if (upChanged || state === 'stopped') this.#status.since = this.#options.now();
   }
 
   #recordError(message: string): void {

@@ -45,7 +45,8 @@ export function startAgent(config: Record<string, unknown>, options: StartAgentO
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'edge-agent-test-'));
   const agentSection = (config.agent ?? {}) as Record<string, unknown>;
   const dataDir = typeof agentSection.dataDir === 'string' ? agentSection.dataDir : join(dir, 'data');
-  const full = { ...config, agent: { id: 'test-agent', logLevel: 'debug', ...agentSection, dataDir } };
+  // Tests run agents side by side: no shared health port unless a test asks for one.
+  const full = { health: { http: { enabled: false } }, ...config, agent: { id: 'test-agent', logLevel: 'debug', ...agentSection, dataDir } };
   const configPath = join(dir, 'agent.config.json');
   writeFileSync(configPath, JSON.stringify(full, null, 2));
   return spawnAgent(['run', '--config', configPath], { dir, configPath, dataDir, env: options.env ?? {} });

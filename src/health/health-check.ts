@@ -1,0 +1,24 @@
+import type { StatusSnapshot } from '../status/snapshot.ts';
+import type { HealthConfig } from './config.ts';
+
+export interface HealthVerdict {
+  healthy: boolean;
+  reasons: string[];
+}
+
+/** What /health answers: healthy unless the link, the outbox or a sensor says otherwise. */
+export function evaluateHealth(s: StatusSnapshot, config: HealthConfig): HealthVerdict {
+  const reasons: string[] = [];
+  if (s.link.state !== 'connected' && s.now - s.link.since > config.linkDownAfter) {
+    reasons.push(`cloud link ${s.link.state} for ${Math.round((s.now - s.link.since) / 1000)} s${s.link.lastError ? ` (last error: ${s.link.lastError})` : ''}`);
+  }
+  if (s.outbox.maxBytes > 0 && s.outbox.bytes >= s.outbox.maxBytes * config.outboxFullRatio) {
+    reasons.push(`outbox ${Math.round((100 * s.outbox.bytes) / s.outbox.maxBytes)}% full (${s.outbox.pending} readings pending)`);
+  }
+  if (s.outbox.diskFull) reasons.push('the disk holding the outbox is full');
+  for (const [id, sensor] of Object.entries(s.sensors)) {
+    const last = sensor.lastReadingAt ?? s.startedAt;
+    if (s.now - last > config.sensorSilentAfter) reasons.push(`sensor ${id} silent for ${Math.round((s.now - last) / 1000)} s${sensor.lastError ? ` (last error: ${sensor.lastError})` : ''}`);
+  }
+  return { healthy: reasons.length === 0, reasons };
+}

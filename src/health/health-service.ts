@@ -1,0 +1,124 @@
+// Scheduled health telemetry and the local /health and /metrics endpoint.
+import { createServer, type Server } from 'node:http';
+import { schedule, type ScheduledTask } from 'node-cron';
+import type { Logger } from '../log.ts';
+import type { Reading } from '../sources/reading.ts';
+import type { StatusSnapshot } from '../status/snapshot.ts';
+import type { HealthConfig } from './config.ts';
+import { sampleGateway, type GatewaySample, type SamplerSources } from './gateway-sampler.ts';
+import { evaluateHealth } from './health-check.ts';
+import { renderPrometheus } from './prometheus.ts';
+
+export interface HealthServiceOptions {
+  config: HealthConfig;
+  dataDir: string;
+  snapshot: () => StatusSnapshot;
+  emit: (reading: Reading) => void;
+  log: Logger;
+  sources?: SamplerSources;
+}
+
+export const GATEWAY_SENSOR = 'gateway';
+
+export class HealthService {
+  readonly #o: HealthServiceOptions;
+  readonly #log: Logger;
+  #task: ScheduledTask | undefined;
+  #server: Server | undefined;
+  #latest: GatewaySample | undefined;
+
+  constructor(options: HealthServiceOptions) {
+    this.#o = options;
+    this.#log = options.log.child({ component: 'health' });
+  }
+
+  /** The last gateway sample (for Azure reported properties and /metrics). */
+  latest(): GatewaySample | undefined {
+    return this.#latest;
+  }
+
+  async start(): Promise<void> {
+    if (this.#o.config.telemetry) {
+      // Inline jobs: node-cron's background-process mode cannot work inside a single binary.
+      this.#task = schedule(this.#o.config.schedule, () => this.sampleAndSend(), { name: 'gateway-health', noOverlap: true });
+    }
+    if (this.#o.config.http.enabled) await this.#listen();
+  }
+
+  async stop(): Promise<void> {
+    await this.#task?.stop();
+    this.#task = undefined;
+    const server = this.#server;
+    this.#server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  async sampleAndSend(): Promise<Reading> {
+    const snapshot = this.#o.snapshot();
+    let sample: GatewaySample = {};
+    try {
+      sample = await sampleGateway(this.#o.dataDir, this.#o.sources);
+    } catch (error) {
+      this.#log.warn({ event: 'health-sample-failed', err: error }, 'could not sample gateway health; sending agent metrics only');
+    }
+    this.#latest = sample;
+    const dropped = Object.values(snapshot.outbox.dropped).reduce((a, b) => a + b, 0);
+    const reading: Reading = {
+      sensorId: GATEWAY_SENSOR,
+      ts: snapshot.now,
+      values: {
+        ...sample,
+        'agent.rssBytes': process.memoryUsage.rss(),
+        'outbox.pending': snapshot.outbox.pending,
+        'outbox.oldestAgeS': snapshot.outbox.oldestTs === null ? 0 : Math.round((snapshot.now - snapshot.outbox.oldestTs) / 1000),
+        'outbox.dropped': dropped,
+        'outbox.bytes': snapshot.outbox.bytes,
+        'link.reconnects': snapshot.link.reconnects,
+        'link.publishRate': Math.round(snapshot.link.publishRate * 100) / 100,
+        ...Object.fromEntries(Object.entries(snapshot.sensors).flatMap(([id, s]) => [[`sensor.${id}.readings`, s.readings], [`sensor.${id}.parseErrors`, s.parseErrors]])),
+      },
+      ...(snapshot.clockSynchronized ? {} : { clockUnsynced: true }),
+    };
+    this.#o.emit(reading);
+    return reading;
+  }
+
+  async #listen(): Promise<void> {
+    const [host, port] = splitListen(this.#o.config.http.listen);
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      if (path === '/health') {
+        const verdict = evaluateHealth(this.#o.snapshot(), this.#o.config);
+        const body = JSON.stringify({ status: verdict.healthy ? 'ok' : 'unhealthy', reasons: verdict.reasons });
+        res.writeHead(verdict.healthy ? 200 : 503, { 'content-type': 'application/json' }).end(body);
+      } else if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(renderPrometheus(this.#o.snapshot(), this.#latest));
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health or /metrics\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }).catch((error: NodeJS.ErrnoException) => {
+      // A taken port must not stop the data path: report it and run without the endpoint.
+      this.#log.error({ event: 'health-http-failed', listen: this.#o.config.http.listen, code: error.code }, `cannot serve /health and /metrics on ${this.#o.config.http.listen} (${error.code ?? error.message}); change health.http.listen`);
+    });
+    if (server.listening) {
+      this.#server = server;
+      this.#log.info({ event: 'health-http-listening', listen: this.#o.config.http.listen }, `serving /health and /metrics on http://${this.#o.config.http.listen}`);
+    }
+  }
+}
+
+function splitListen(listen: string): [string, number] {
+  const index = listen.lastIndexOf(':');
+  return [listen.slice(0, index), Number(listen.slice(index + 1))];
+}

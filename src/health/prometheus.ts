@@ -1,0 +1,62 @@
+// /metrics in the Prometheus text exposition format (version 0.0.4), for Prometheus and Telegraf.
+import type { StatusSnapshot } from '../status/snapshot.ts';
+import type { GatewaySample } from './gateway-sampler.ts';
+
+type Labels = Record<string, string>;
+
+class Exposition {
+  readonly #lines: string[] = [];
+  metric(name: string, type: 'counter' | 'gauge', help: string, samples: [Labels, number][]): void {
+    this.#lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) this.#lines.push(`${name}${formatLabels(labels)} ${Number.isFinite(value) ? value : 'NaN'}`);
+  }
+  text(): string {
+    return `${this.#lines.join('\n')}\n`;
+  }
+}
+
+function formatLabels(labels: Labels): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return '';
+  return `{${entries.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`).join(',')}}`;
+}
+
+export function renderPrometheus(s: StatusSnapshot, gateway: GatewaySample | undefined): string {
+  const out = new Exposition();
+  const one = (value: number): [Labels, number][] => [[{}, value]];
+  const perSensor = (pick: (sensor: StatusSnapshot['sensors'][string]) => number): [Labels, number][] => Object.entries(s.sensors).map(([id, sensor]) => [{ sensor: id }, pick(sensor)]);
+  out.metric('edge_agent_info', 'gauge', 'Agent version and id.', [[{ version: s.version, agent: s.agentId, provider: s.link.provider }, 1]]);
+  out.metric('edge_agent_uptime_seconds', 'gauge', 'Seconds since the agent started.', one((s.now - s.startedAt) / 1000));
+  out.metric('edge_agent_link_up', 'gauge', '1 while connected to the cloud.', one(s.link.state === 'connected' ? 1 : 0));
+  out.metric('edge_agent_link_reconnects_total', 'counter', 'Reconnections to the cloud.', one(s.link.reconnects));
+  out.metric('edge_agent_published_readings_total', 'counter', 'Readings acknowledged by the cloud.', one(s.link.publishedReadings));
+  out.metric('edge_agent_published_messages_total', 'counter', 'Messages acknowledged by the cloud.', one(s.link.publishedMessages));
+  out.metric('edge_agent_sent_bytes_total', 'counter', 'Payload and topic bytes published.', one(s.link.bytesSent));
+  out.metric('edge_agent_publish_rate', 'gauge', 'Readings per second delivered over the last minute.', one(s.link.publishRate));
+  out.metric('edge_agent_in_flight_messages', 'gauge', 'Messages published and not yet acknowledged.', one(s.link.inFlight));
+  out.metric('edge_agent_outbox_pending', 'gauge', 'Readings stored and not yet delivered.', one(s.outbox.pending));
+  out.metric('edge_agent_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest pending reading.', one(s.outbox.oldestTs === null ? 0 : (s.now - s.outbox.oldestTs) / 1000));
+  out.metric('edge_agent_outbox_bytes', 'gauge', 'Bytes used by the outbox.', one(s.outbox.bytes));
+  out.metric('edge_agent_outbox_max_bytes', 'gauge', 'Configured outbox limit.', one(s.outbox.maxBytes));
+  out.metric('edge_agent_outbox_disk_full', 'gauge', '1 while the disk holding the outbox is full.', one(s.outbox.diskFull ? 1 : 0));
+  out.metric('edge_agent_dropped_readings_total', 'counter', 'Readings dropped by retention or as too large, per sensor.', Object.entries(s.outbox.dropped).map(([sensor, n]) => [{ sensor }, n]));
+  out.metric('edge_agent_sensor_readings_total', 'counter', 'Readings produced per sensor.', perSensor((x) => x.readings));
+  out.metric('edge_agent_sensor_parse_errors_total', 'counter', 'Input that could not be decoded, per sensor.', perSensor((x) => x.parseErrors));
+  out.metric('edge_agent_sensor_io_errors_total', 'counter', 'Port, timeout and device errors, per sensor.', perSensor((x) => x.ioErrors));
+  out.metric('edge_agent_sensor_last_reading_age_seconds', 'gauge', 'Seconds since the sensor last produced a reading.', perSensor((x) => (x.lastReadingAt === null ? NaN : (s.now - x.lastReadingAt) / 1000)));
+  out.metric('edge_agent_commands_total', 'counter', 'Commands by outcome.', (['succeeded', 'failed', 'refused'] as const).map((outcome) => [{ outcome }, s.commands[outcome]]));
+  out.metric('edge_agent_clock_synchronized', 'gauge', '1 when the system clock looks synchronized.', one(s.clockSynchronized ? 1 : 0));
+  if (gateway) {
+    for (const [key, value] of Object.entries(gateway)) {
+      const net = /^net\.(.+)\.(rx|tx)Bytes$/.exec(key);
+      if (net) continue;
+      out.metric(`edge_agent_gateway_${key.replace(/[^A-Za-z0-9]/g, '_').replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase()}`, 'gauge', `Gateway ${key}.`, one(value));
+    }
+    const nets = Object.entries(gateway).flatMap(([key, value]): [Labels, number][] => {
+      const m = /^net\.(.+)\.(rx|tx)Bytes$/.exec(key);
+      return m ? [[{ interface: m[1]!, direction: m[2]! }, value]] : [];
+    });
+    if (nets.length > 0) out.metric('edge_agent_gateway_network_bytes_total', 'counter', 'Bytes through each network interface.', nets);
+  }
+  return out.text();
+}

@@ -1,0 +1,68 @@
+// /health and /metrics over real HTTP from the real agent; health telemetry arriving at a real broker.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { collect, type Collector } from '../helpers/mqtt-collector.ts';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+
+const metric = (text: string, name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1]);
+
+describe('health end to end', { timeout: 60_000 }, () => {
+  let broker: Mosquitto;
+  let agent: AgentProcess;
+  let gateway: Collector;
+  let base: string;
+  before(async () => {
+    broker = await startMosquitto();
+    gateway = await collect(broker.url, 'edge-agent/+/telemetry/gateway');
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    agent = startAgent({
+      cloud: { provider: 'mqtt', url: broker.url, reconnectMax: '1s' },
+      sensors: [{ id: 'room', type: 'simulated', interval: '50ms' }],
+      health: { schedule: '* * * * * *', http: { listen: `127.0.0.1:${port}` }, linkDownAfter: '10s', sensorSilentAfter: '1h' },
+    });
+    await agent.waitForLog((l) => l.event === 'health-http-listening');
+  });
+  after(async () => {
+    await gateway.close();
+    await agent.cleanup();
+    await broker.cleanup();
+  });
+
+  it('serves /metrics whose counters move', async () => {
+    const first = await (await fetch(`${base}/metrics`)).text();
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await (await fetch(`${base}/metrics`)).text();
+    assert.ok(metric(second, 'edge_agent_sensor_readings_total{sensor="room"}') > metric(first, 'edge_agent_sensor_readings_total{sensor="room"}'));
+    assert.ok(metric(second, 'edge_agent_published_readings_total') > 0);
+    assert.equal(metric(second, 'edge_agent_link_up'), 1);
+    assert.equal((await fetch(`${base}/nope`)).status, 404);
+  });
+
+  it('sends gateway health telemetry through the cloud', async () => {
+    const message = await gateway.waitForMessage(() => true, 10_000);
+    const [item] = JSON.parse(message.payload.toString()) as { sensor: string; values: Record<string, number> }[];
+    assert.equal(item!.sensor, 'gateway');
+    for (const key of ['cpu.load1', 'mem.usedPercent', 'disk.usedPercent', 'outbox.pending', 'link.reconnects', 'sensor.room.readings']) assert.equal(typeof item!.values[key], 'number', key);
+  });
+
+  it('flips /health to 503 with a reason when the link stays down, and back', async () => {
+    assert.equal((await fetch(`${base}/health`)).status, 200);
+    await broker.stop();
+    let response: Response;
+    const deadline = Date.now() + 30_000;
+    do {
+      await new Promise((r) => setTimeout(r, 500));
+      response = await fetch(`${base}/health`);
+    } while (response.status === 200 && Date.now() < deadline);
+    assert.equal(response.status, 503);
+    const body = (await response.json()) as { status: string; reasons: string[] };
+    assert.equal(body.status, 'unhealthy');
+    assert.match(body.reasons.join(), /cloud link/);
+    await broker.start();
+    await agent.waitForLog((l) => l.event === 'connected' && agent.logs.filter((x) => x.event === 'connected').length >= 2, 15_000);
+    assert.equal((await fetch(`${base}/health`)).status, 200);
+  });
+});

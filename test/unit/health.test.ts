@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { healthConfigSchema } from '../../src/health/config.ts';
+import { sampleGateway, type SamplerSources } from '../../src/health/gateway-sampler.ts';
+import { evaluateHealth } from '../../src/health/health-check.ts';
+import { renderPrometheus } from '../../src/health/prometheus.ts';
+import type { StatusSnapshot } from '../../src/status/snapshot.ts';
+
+export function snapshot(overrides: Partial<StatusSnapshot> = {}): StatusSnapshot {
+  const now = 1_700_000_000_000;
+  return {
+    agentId: 'gw1',
+    version: '0.1.0',
+    pid: 1,
+    startedAt: now - 60_000,
+    now,
+    configFile: 'agent.config.json',
+    configVersion: 1,
+    clockSynchronized: true,
+    link: { provider: 'mqtt', endpoint: 'mqtt://x', state: 'connected', since: now - 50_000, lastConnectedAt: now - 50_000, reconnects: 2, nextAttemptAt: null, lastError: null, lastErrorAt: null, inFlight: 1, publishedReadings: 100, publishedMessages: 10, bytesSent: 5000, publishRate: 1.5 },
+    outbox: { pending: 5, pendingReserved: 0, leased: 0, oldestTs: now - 2000, bytes: 1000, maxBytes: 10_000, dropped: { 'room "1"': 3 }, lastSeq: 105, committedSeq: 105, commits: 20, diskFull: false },
+    sensors: { room: { type: 'simulated', readings: 105, parseErrors: 1, ioErrors: 0, lastReadingAt: now - 1000, lastError: null, lastErrorAt: null } },
+    commands: { received: 3, succeeded: 2, failed: 1, refused: 0, running: 0 },
+    recentErrors: [],
+    ...overrides,
+  };
+}
+
+const config = healthConfigSchema.parse({});
+
+const sources = (temperature: number | null): SamplerSources => ({
+  mem: () => Promise.resolve({ total: 1000, available: 250 }),
+  cpuTemperature: () => Promise.resolve({ main: temperature }),
+  fsSize: () => Promise.resolve([{ mount: '/', size: 100, used: 40, available: 60 }, { mount: '/var/lib', size: 200, used: 50, available: 150 }]),
+  networkStats: () => Promise.resolve([{ iface: 'lo', rx_bytes: 1, tx_bytes: 1 }, { iface: 'eth0', rx_bytes: 10, tx_bytes: 20 }]),
+});
+
+describe('gateway sample', () => {
+  it('reports memory, temperature, the data dir filesystem and interfaces', async () => {
+    const sample = await sampleGateway('/var/lib/edge-agent', sources(48.5));
+    assert.equal(sample['mem.usedPercent'], 75);
+    assert.equal(sample['temp.cpuC'], 48.5);
+    assert.equal(sample['disk.usedPercent'], 25, 'the longest matching mount wins');
+    assert.equal(sample['net.eth0.txBytes'], 20);
+    assert.equal(sample['net.lo.rxBytes'], undefined);
+  });
+  it('leaves temperature out on a board without a sensor', async () => {
+    for (const missing of [null, -1]) {
+      const sample = await sampleGateway('/data', sources(missing));
+      assert.equal('temp.cpuC' in sample, false);
+      assert.equal(sample['mem.usedPercent'], 75);
+    }
+  });
+  it('survives a failing source', async () => {
+    const sample = await sampleGateway('/data', { ...sources(40), cpuTemperature: () => Promise.reject(new Error('no thermal zone')) });
+    assert.equal('temp.cpuC' in sample, false);
+    assert.ok('cpu.load1' in sample);
+  });
+});
+
+describe('health verdict', () => {
+  it('is healthy by default', () => {
+    assert.deepEqual(evaluateHealth(snapshot(), config), { healthy: true, reasons: [] });
+  });
+  it('flags a link down too long, a nearly full outbox and a silent sensor', () => {
+    const s = snapshot();
+    const verdict = evaluateHealth(
+      snapshot({
+        link: { ...s.link, state: 'disconnected', since: s.now - 10 * 60_000, lastError: 'ECONNREFUSED' },
+        outbox: { ...s.outbox, bytes: 9500 },
+        sensors: { room: { ...s.sensors.room!, lastReadingAt: s.now - 3_600_000 } },
+      }),
+      config,
+    );
+    assert.equal(verdict.healthy, false);
+    assert.equal(verdict.reasons.length, 3);
+    assert.match(verdict.reasons.join('\n'), /link disconnected for 600 s \(last error: ECONNREFUSED\)/);
+    assert.match(verdict.reasons.join('\n'), /outbox 95% full/);
+    assert.match(verdict.reasons.join('\n'), /sensor room silent for 3600 s/);
+  });
+});
+
+describe('prometheus text', () => {
+  it('has HELP and TYPE for every metric, _total counters and escaped labels', () => {
+    const text = renderPrometheus(snapshot(), { 'mem.usedPercent': 75, 'net.eth0.rxBytes': 10 });
+    assert.match(text, /^# HELP edge_agent_link_reconnects_total .+\n# TYPE edge_agent_link_reconnects_total counter\nedge_agent_link_reconnects_total 2$/m);
+    assert.match(text, /^edge_agent_dropped_readings_total\{sensor="room \\"1\\""\} 3$/m);
+    assert.match(text, /^edge_agent_sensor_readings_total\{sensor="room"\} 105$/m);
+    assert.match(text, /^edge_agent_gateway_mem_used_percent 75$/m);
+    assert.match(text, /^edge_agent_gateway_network_bytes_total\{interface="eth0",direction="rx"\} 10$/m);
+    for (const line of text.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{.*\})? (-?[\d.e+]+|NaN))$/, line);
+  });
+});
