@@ -23,7 +23,7 @@ try {
   const { config } = parseConfigText(JSON.stringify({ agent: { id: 'bench', dataDir: dir }, cloud: { provider: 'mqtt', url: proxy.url, inFlight: 32, batchSize: 1000 }, outbox: { sync: 'normal' } }));
   const outbox = openOutbox({ dataDir: dir, agentId: 'bench', config: config.outbox, log });
   const fillStart = performance.now();
-  for (let seq = 1; seq <= total; seq++) outbox.append({ sensorId: `s${seq % 4}`, ts: 1_700_000_000_000 + seq, values: { seq, temperature: 21.5 + (seq % 10) / 10, humidity: 40 + (seq % 7) } });
+  for (let seq = 1; seq <= total; seq++) outbox.append({ sensorId: `s${seq % 4}`, ts: Date.now() - total + seq, values: { seq, temperature: 21.5 + (seq % 10) / 10, humidity: 40 + (seq % 7) } });
   outbox.flush();
   const fillMs = performance.now() - fillStart;
   if (config.cloud.provider !== 'mqtt') throw new Error('expected the mqtt provider');

@@ -48,6 +48,12 @@ export const mqttAdapter: AdapterDefinition<typeof configSchema> = {
   configSchema,
   create(config, ctx): CloudAdapter {
     const fill = (template: string, sensorId = '') => template.replaceAll('{agentId}', ctx.agentId).replaceAll('{sensorId}', sensorId);
+    const telemetryTopics = new Map<string, string>();
+    const telemetryTopic = (sensorId: string) => {
+      let topic = telemetryTopics.get(sensorId);
+      if (topic === undefined) telemetryTopics.set(sensorId, (topic = fill(config.topics.telemetry, sensorId)));
+      return topic;
+    };
     const commandsTopic = fill(config.topics.commands);
     const repliesTopic = fill(config.topics.replies);
     return {
@@ -65,7 +71,7 @@ export const mqttAdapter: AdapterDefinition<typeof configSchema> = {
         });
       },
       subscriptions: () => [commandsTopic],
-      encodeTelemetry: (records) => packJsonArrays(records, toGenericItem, config.maxMessageBytes, (first) => fill(config.topics.telemetry, first.sensorId)),
+      encodeTelemetry: (records) => packJsonArrays(records, toGenericItem, config.maxMessageBytes, (record) => telemetryTopic(record.sensorId)),
       decodeIncoming(message): IncomingAction[] {
         if (message.topic !== commandsTopic) return [];
         return decodeCommandJson(message, 'mqtt', repliesTopic);
