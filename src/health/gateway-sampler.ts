@@ -1,6 +1,7 @@
-// One sample of the gateway's own health. Only cheap calls: load averages and uptime come from
-// os (no process spawned), memory, temperature, disk and network from files under /proc and /sys
-// via systeminformation. Nothing here forks a process or walks the process table.
+// One sample of the gateway's own health, from cheap calls only: load and uptime from os, disk from
+// statfs, memory, temperature and network bytes from /proc and /sys via systeminformation. Nothing
+// here walks the process table; bench/health-sampling.ts measures the cost, children included.
+import { statfs } from 'node:fs/promises';
 import { loadavg, uptime } from 'node:os';
 import si from 'systeminformation';
 
@@ -10,14 +11,20 @@ export type GatewaySample = Record<string, number>;
 export interface SamplerSources {
   mem: () => Promise<{ total: number; available: number }>;
   cpuTemperature: () => Promise<{ main: number | null }>;
-  fsSize: () => Promise<{ mount: string; size: number; used: number; available: number }[]>;
+  /** Size of the filesystem holding `dir`. */
+  diskOf: (dir: string) => Promise<{ size: number; used: number; available: number }>;
   networkStats: () => Promise<{ iface: string; rx_bytes: number; tx_bytes: number }[]>;
 }
 
 const realSources: SamplerSources = {
   mem: () => si.mem(),
   cpuTemperature: () => si.cpuTemperature(),
-  fsSize: () => si.fsSize(),
+  // statfs instead of si.fsSize, which runs `df` in a child process every sample.
+  diskOf: async (dir) => {
+    const stats = await statfs(dir);
+    const size = stats.blocks * stats.bsize;
+    return { size, used: (stats.blocks - stats.bfree) * stats.bsize, available: stats.bavail * stats.bsize };
+  },
   networkStats: () => si.networkStats('*'),
 };
 
@@ -29,7 +36,7 @@ export async function sampleGateway(dataDir: string, sources: SamplerSources = r
   sample['cpu.load15'] = round(load15 ?? 0);
   sample['uptime.s'] = Math.round(uptime());
   // Each part may fail on an odd board; the others still count.
-  const [mem, temp, disks, nets] = await Promise.allSettled([sources.mem(), sources.cpuTemperature(), sources.fsSize(), sources.networkStats()]);
+  const [mem, temp, disk, nets] = await Promise.allSettled([sources.mem(), sources.cpuTemperature(), sources.diskOf(dataDir), sources.networkStats()]);
   if (mem.status === 'fulfilled' && mem.value.total > 0) {
     sample['mem.totalBytes'] = mem.value.total;
     sample['mem.availableBytes'] = mem.value.available;
@@ -37,13 +44,10 @@ export async function sampleGateway(dataDir: string, sources: SamplerSources = r
   }
   // Boards without a sensor report null or -1: leave the field out rather than send a fake value.
   if (temp.status === 'fulfilled' && typeof temp.value.main === 'number' && temp.value.main > 0) sample['temp.cpuC'] = round(temp.value.main);
-  if (disks.status === 'fulfilled') {
-    const disk = mountOf(dataDir, disks.value);
-    if (disk && disk.size > 0) {
-      sample['disk.totalBytes'] = disk.size;
-      sample['disk.availableBytes'] = disk.available;
-      sample['disk.usedPercent'] = round((100 * disk.used) / disk.size);
-    }
+  if (disk.status === 'fulfilled' && disk.value.size > 0) {
+    sample['disk.totalBytes'] = disk.value.size;
+    sample['disk.availableBytes'] = disk.value.available;
+    sample['disk.usedPercent'] = round((100 * disk.value.used) / disk.value.size);
   }
   if (nets.status === 'fulfilled') {
     for (const net of nets.value) {
@@ -53,11 +57,6 @@ export async function sampleGateway(dataDir: string, sources: SamplerSources = r
     }
   }
   return sample;
-}
-
-/** The filesystem holding the data dir: the longest mount point that prefixes it. */
-function mountOf<T extends { mount: string }>(dir: string, disks: T[]): T | undefined {
-  return disks.filter((d) => dir === d.mount || dir.startsWith(d.mount.endsWith('/') ? d.mount : `${d.mount}/`)).sort((a, b) => b.mount.length - a.mount.length)[0];
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
