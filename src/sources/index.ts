@@ -1,4 +1,5 @@
 // The source registry: one line per sensor type. A sensor's `type` in the config picks one.
+import { serialLineSource } from './serial/serial-line.ts';
 import { simulatedSource } from './simulated/simulated.ts';
 
-export const sourceTypes = [simulatedSource] as const;
+export const sourceTypes = [simulatedSource, serialLineSource] as const;

@@ -1,0 +1,52 @@
+// A pair of real pseudo-terminals joined by socat, reached through stable symlinks (like
+// /dev/serial/by-id): `sensorPath` is what the agent opens, `devicePath` is the test's end.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface PtyPair {
+  sensorPath: string;
+  devicePath: string;
+  /** Kill socat: both ends vanish, like an unplugged USB adapter. */
+  unplug(): Promise<void>;
+  /** Start socat again on the same paths. */
+  plug(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function ptyPair(): Promise<PtyPair> {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-agent-pty-'));
+  const sensorPath = join(dir, 'sensor');
+  const devicePath = join(dir, 'device');
+  let child: ChildProcess | undefined;
+  const pair: PtyPair = {
+    sensorPath,
+    devicePath,
+    async plug() {
+      child = spawn('socat', [`pty,raw,echo=0,link=${sensorPath}`, `pty,raw,echo=0,link=${devicePath}`], { stdio: 'ignore' });
+      const deadline = Date.now() + 5000;
+      while (!(existsSync(sensorPath) && existsSync(devicePath))) {
+        if (Date.now() > deadline) throw new Error('socat did not create the pty pair');
+        await sleep(10);
+      }
+    },
+    async unplug() {
+      const running = child;
+      child = undefined;
+      if (!running || running.exitCode !== null) return;
+      const gone = new Promise((resolve) => running.once('exit', resolve));
+      running.kill('SIGKILL');
+      await gone;
+      rmSync(sensorPath, { force: true });
+      rmSync(devicePath, { force: true });
+    },
+    async cleanup() {
+      await pair.unplug();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await pair.plug();
+  return pair;
+}

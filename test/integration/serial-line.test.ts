@@ -1,0 +1,139 @@
+// Line sensors on real pseudo-terminals (socat): every decoder, a poll-style sensor, unplugging
+// and replugging 20 times, and 1 MB of garbage.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SerialPort } from 'serialport';
+import { parseConfigText } from '../../src/config/load.ts';
+import type { Reading } from '../../src/sources/reading.ts';
+import { serialLineSource } from '../../src/sources/serial/serial-line.ts';
+import type { Source } from '../../src/sources/source.ts';
+import { captureLog } from '../helpers/capture-log.ts';
+import { ptyPair, type PtyPair } from '../helpers/pty-pair.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+async function sensor(sensorConfig: Record<string, unknown>) {
+  const pty = await ptyPair();
+  const { config } = parseConfigText(JSON.stringify({ cloud: { provider: 'mqtt', url: 'mqtt://127.0.0.1:1' }, sensors: [{ id: 's', type: 'serial-line', port: pty.sensorPath, ...sensorConfig }] }));
+  const readings: Reading[] = [];
+  const source: Source = serialLineSource.create(config.sensors[0] as never, { log: captureLog().log, emit: (r) => readings.push(r), now: Date.now, clockSynchronized: () => true });
+  await source.start();
+  const device = await openDevice(pty);
+  cleanups.push(async () => {
+    await source.stop();
+    if (device.port.isOpen) await new Promise((r) => device.port.close(r));
+    await pty.cleanup();
+  });
+  const waitFor = async (count: number, timeoutMs = 5000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (readings.length < count) {
+      if (Date.now() > deadline) throw new Error(`only ${readings.length} of ${count} readings`);
+      await sleep(10);
+    }
+  };
+  await sleep(100); // the sensor side opens asynchronously
+  return { pty, source, readings, device, waitFor };
+}
+
+async function openDevice(pty: PtyPair) {
+  const port = new SerialPort({ path: pty.devicePath, baudRate: 9600, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  const received: Buffer[] = [];
+  port.on('data', (chunk: Buffer) => received.push(chunk));
+  port.on('error', () => undefined);
+  return { port, received, send: (text: string | Buffer) => new Promise<void>((resolve) => port.write(text, () => port.drain(() => resolve()))) };
+}
+
+describe('serial-line sensors on ptys', { timeout: 120_000 }, () => {
+  it('json lines, split across writes, with scaling', async () => {
+    const s = await sensor({ decoder: { type: 'json' }, fields: { temp: { type: 'number', scale: 0.1 }, state: { type: 'string' } } });
+    await s.device.send('{"temp": 215, "sta');
+    await s.device.send('te": "ok"}\n{"temp": 200}\n');
+    await s.waitFor(2);
+    assert.deepEqual(s.readings.map((r) => r.values), [{ temp: 21.5, state: 'ok' }, { temp: 20 }]);
+  });
+
+  it('csv, kv and regex', async () => {
+    const csv = await sensor({ decoder: { type: 'csv', columns: ['t', 'h'] }, delimiter: '\r\n' });
+    await csv.device.send('21.5,40\r\n');
+    const kv = await sensor({ decoder: { type: 'kv' } });
+    await kv.device.send('t=21.5 h=40\n');
+    const re = await sensor({ decoder: { type: 'regex', pattern: 'T=(?<t>[-0-9.]+) H=(?<h>[0-9.]+)' } });
+    await re.device.send('SENSOR T=-4.5 H=88 OK\n');
+    await Promise.all([csv.waitFor(1), kv.waitFor(1), re.waitFor(1)]);
+    assert.deepEqual(csv.readings[0]!.values, { t: 21.5, h: 40 });
+    assert.deepEqual(kv.readings[0]!.values, { t: 21.5, h: 40 });
+    assert.deepEqual(re.readings[0]!.values, { t: -4.5, h: 88 });
+  });
+
+  it('polls a request-response sensor and counts a missing answer', async () => {
+    const s = await sensor({ decoder: { type: 'kv' }, request: { text: 'READ\\r\\n', interval: '200ms', timeout: '150ms' } });
+    let answered = 0;
+    s.device.port.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('READ') && ++answered <= 3) void s.device.send(`v=${answered}\n`);
+    });
+    await s.waitFor(3);
+    assert.deepEqual(s.readings.slice(0, 3).map((r) => r.values.v), [1, 2, 3]);
+    await sleep(500);
+    assert.ok(s.source.stats().ioErrors >= 1, 'a poll without an answer is counted');
+    const manual = s.source.readNow!();
+    await assert.rejects(manual, /did not answer/);
+  });
+
+  it('survives 20 unplug/replug cycles; readings resume each time and another sensor keeps flowing', async () => {
+    const moving = await sensor({ decoder: { type: 'kv' } });
+    const steady = await sensor({ decoder: { type: 'kv' } });
+    let steadyCount = 0;
+    const ticker = setInterval(() => void steady.device.send(`n=${++steadyCount}\n`), 50);
+    const resumeMs: number[] = [];
+    try {
+      for (let cycle = 1; cycle <= 20; cycle++) {
+        await moving.device.send(`cycle=${cycle}\n`);
+        await moving.waitFor(cycle);
+        if (moving.device.port.isOpen) await new Promise((r) => moving.device.port.close(r));
+        await moving.pty.unplug();
+        await sleep(100);
+        await moving.pty.plug();
+        const replugged = Date.now();
+        const device = await openDevice(moving.pty);
+        moving.device.port = device.port;
+        moving.device.send = device.send;
+        // Keep sending until the sensor side has reopened and reads again.
+        while (moving.readings.length < cycle + 1) {
+          await device.send(`cycle=${cycle}.5\n`);
+          await sleep(50);
+          if (Date.now() - replugged > 10_000) throw new Error(`cycle ${cycle}: no reading 10 s after replug`);
+        }
+        moving.readings.pop();
+        resumeMs.push(Date.now() - replugged);
+      }
+    } finally {
+      clearInterval(ticker);
+    }
+    process.stdout.write(`# resume after replug: max ${Math.max(...resumeMs)} ms, median ${resumeMs.sort((a, b) => a - b)[10]} ms\n`);
+    assert.ok(Math.max(...resumeMs) < 2000, `readings resumed within 2 s each time: ${resumeMs.join(', ')}`);
+    assert.ok(steady.readings.length >= steadyCount - 2, 'the other sensor kept flowing');
+    assert.ok(moving.source.stats().ioErrors >= 20);
+  });
+
+  it('counts 1 MB of random bytes and malformed frames without crashing', async () => {
+    const s = await sensor({ decoder: { type: 'json' }, maxLineLength: 256 });
+    for (let i = 0; i < 64; i++) {
+      await s.device.send(randomBytes(16 * 1024));
+      await s.device.send(['{"t":', '{"t": 1}}\n', '\u0000\u00ff\n', 'x'.repeat(1000) + '\n', '[1,2]\n'][i % 5]!);
+    }
+    await s.device.send('\n{"t": 42}\n');
+    const deadline = Date.now() + 10_000;
+    while (!s.readings.some((r) => r.values.t === 42)) {
+      if (Date.now() > deadline) throw new Error('the sensor stopped reading after the garbage');
+      await sleep(20);
+    }
+    const stats = s.source.stats();
+    assert.ok(stats.parseErrors > 100, `parse errors counted: ${stats.parseErrors}`);
+  });
+});
