@@ -63,6 +63,16 @@ program
   });
 
 program
+  .command('ports')
+  .description('list serial ports with their stable /dev/serial/by-id names (use those in the config)')
+  .option('--json', 'print JSON')
+  .action(async (options: { json?: boolean }) => {
+    const { listSerialPorts, formatPorts } = await import('../sources/serial/port-list.ts');
+    const ports = listSerialPorts();
+    process.stdout.write(options.json ? `${JSON.stringify(ports, null, 2)}\n` : `${formatPorts(ports)}\n`);
+  });
+
+program
   .command('version')
   .description('print the version')
   .action(() => {
