@@ -98,6 +98,7 @@ describe('serial-line sensors on ptys', { timeout: 120_000 }, () => {
         if (moving.device.port.isOpen) await new Promise((r) => moving.device.port.close(r));
         await moving.pty.unplug();
         await sleep(100);
+        if (cycle === 1) await assert.rejects(moving.source.write!(Buffer.from('x')), /is not open/, 'writes fail at once while unplugged');
         await moving.pty.plug();
         const replugged = Date.now();
         const device = await openDevice(moving.pty);
