@@ -113,6 +113,12 @@ export class Pipeline {
       await source.start().catch((error: unknown) => this.#log.error({ event: 'sensor-start-failed', sensor: source.id, err: error }, `sensor ${source.id} failed to start`));
     }
     this.session.on('message', (message) => void this.#onMessage(message));
+    // Clouds that keep device state (Azure reported properties) hear the agent's facts on every connect.
+    this.session.on('connected', () => {
+      const snapshot = this.#hooks.snapshot();
+      const facts = { agentVersion: AGENT_VERSION, link: 'connected', outboxPending: snapshot.outbox.pending, configVersion: this.config.version, agentId: this.config.agent.id };
+      for (const message of this.adapter.encodeFacts?.(facts) ?? []) this.session.publish(message).catch(() => undefined);
+    });
     this.forwarder.start();
     this.session.start();
     await this.health.start();

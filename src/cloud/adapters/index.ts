@@ -1,5 +1,6 @@
 // The cloud registry: one line per provider. `cloud.provider` in the config picks one.
+import { azureAdapter } from './azure.ts';
 import { mqttAdapter } from './mqtt.ts';
 import { waylayAdapter } from './waylay.ts';
 
-export const adapterDefinitions = [mqttAdapter, waylayAdapter] as const;
+export const adapterDefinitions = [mqttAdapter, waylayAdapter, azureAdapter] as const;

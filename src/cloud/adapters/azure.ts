@@ -1,0 +1,155 @@
+// Azure IoT Hub over MQTT 3.1.1 (mqtts 8883 or wss 443 /$iothub/websocket), with SAS tokens
+// minted from the device key and renewed before expiry, or an X.509 client certificate.
+// Facts and sources: ../shared/clouds.md, Azure section.
+import { z } from 'zod';
+import { duration, secret } from '../../config/primitives.ts';
+import type { Command, CommandResult } from '../../commands/command.ts';
+import type { AdapterDefinition, CloudAdapter, ConnectOptions, IncomingAction } from '../adapter.ts';
+import { packJsonArrays } from '../batching.ts';
+import { ClockNotSynchronizedError } from '../errors.ts';
+import { cloudCommonFields } from '../link-config.ts';
+import type { OutgoingMessage } from '../message.ts';
+import { readTls } from '../tls-files.ts';
+import { toGenericItem } from './mqtt.ts';
+import { deviceSasToken, parseConnectionString } from './azure/sas-token.ts';
+import { parseDesiredPatchTopic, parseMethodTopic, parseTwinResponseTopic } from './azure/twin.ts';
+
+export const AZURE_API_VERSION = '2021-04-12';
+/** The hub's limit is 256 KB per message; a little room is kept for the property bag. */
+const MAX_MESSAGE_BYTES = 256 * 1024 - 1024;
+/** Desired properties under this key are a partial agent config; reported ones describe the agent. */
+export const TWIN_KEY = 'edgeAgent';
+
+const configSchema = z
+  .strictObject({
+    provider: z.literal('azure'),
+    ...cloudCommonFields,
+    connectionString: secret().optional().meta({ description: 'The device connection string: HostName=…;DeviceId=…;SharedAccessKey=…' }),
+    hostName: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a host name such as "myhub.azure-devices.net"').optional(),
+    deviceId: z.string().min(1).max(128).optional(),
+    sharedAccessKey: secret().optional(),
+    transport: z.enum(['mqtts', 'wss']).default('mqtts').meta({ description: '"mqtts" (port 8883) or "wss" (port 443, for networks that only let HTTPS out).' }),
+    tokenTtl: duration({ min: '10s', max: '365d' }).prefault('1h').meta({ description: 'Lifetime of each SAS token.' }),
+    tokenRenewBefore: duration({ min: '1s' }).prefault('15m').meta({ description: 'Reconnect with a fresh token this long before the current one expires.' }),
+    // The hub drops a client after 1.5 x keepalive, capped at 1767 s: 1177 s is the largest that works.
+    keepalive: z.int().min(5).max(1177).default(180).meta({ description: 'Keepalive in seconds (at most 1177, the hub limit).' }),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.connectionString && !(c.hostName && c.deviceId)) ctx.addIssue({ code: 'custom', path: ['connectionString'], message: 'expected "connectionString", or "hostName" and "deviceId" (with "sharedAccessKey" or tls.cert and tls.key)' });
+    if (c.tokenRenewBefore >= c.tokenTtl) ctx.addIssue({ code: 'custom', path: ['tokenRenewBefore'], message: 'expected tokenRenewBefore shorter than tokenTtl' });
+  })
+  .meta({ title: 'Azure IoT Hub' });
+
+type AzureConfig = z.output<typeof configSchema>;
+
+interface Identity {
+  host: string;
+  deviceId: string;
+  key?: string;
+}
+
+function identityOf(config: AzureConfig): Identity {
+  const parsed = config.connectionString ? parseConnectionString(config.connectionString.reveal()) : {};
+  const host = config.hostName ?? parsed.hostName;
+  const deviceId = config.deviceId ?? parsed.deviceId;
+  const key = config.sharedAccessKey?.reveal() ?? parsed.sharedAccessKey;
+  if (!host || !deviceId) throw new Error('cloud.connectionString: expected HostName=…;DeviceId=…;SharedAccessKey=… (HostName or DeviceId missing)');
+  return { host, deviceId, ...(key ? { key } : {}) };
+}
+
+/** Direct methods carry the $rid to answer; cloud-to-device messages cannot be answered. */
+type AzureReplyTo = { kind: 'method'; rid: string } | { kind: 'c2d' };
+
+export const azureAdapter: AdapterDefinition<typeof configSchema> = {
+  provider: 'azure',
+  configSchema,
+  create(config, ctx): CloudAdapter {
+    const id = identityOf(config);
+    const telemetryTopic = `devices/${id.deviceId}/messages/events/$.ct=application%2Fjson&$.ce=utf-8`;
+    let rid = 0;
+    const nextRid = (prefix: string) => `${prefix}${++rid}`;
+    const reported = (patch: unknown): OutgoingMessage => ({ topic: `$iothub/twin/PATCH/properties/reported/?$rid=${nextRid('r')}`, payload: JSON.stringify({ [TWIN_KEY]: patch }), qos: 0 });
+
+    const configAction = (desired: unknown, version: number): IncomingAction[] => {
+      const patch = (desired as Record<string, unknown> | undefined)?.[TWIN_KEY];
+      if (patch === undefined || patch === null) return [];
+      return [{ kind: 'config', version, patch, replyTo: null }];
+    };
+
+    return {
+      provider: 'azure',
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      connectOptions(): Promise<ConnectOptions> {
+        const now = ctx.now();
+        const base = {
+          url: config.url ?? (config.transport === 'wss' ? `wss://${id.host}:443/$iothub/websocket` : `mqtts://${id.host}:8883`),
+          clientId: id.deviceId,
+          username: `${id.host}/${id.deviceId}/?api-version=${AZURE_API_VERSION}`,
+          protocolVersion: 4 as const,
+          keepaliveSeconds: config.keepalive,
+          tls: { ...(config.tls ? readTls(config.tls) : { rejectUnauthorized: true }), servername: id.host },
+        };
+        if (!id.key) return Promise.resolve(base); // X.509: the client certificate is the credential
+        // A token signed by a clock stuck in 1970 expires before it is sent; one from the future is refused.
+        if (!ctx.clockSynchronized()) return Promise.reject(new ClockNotSynchronizedError(now));
+        const expiry = Math.floor((now + config.tokenTtl) / 1000);
+        return Promise.resolve({ ...base, password: deviceSasToken(id.host, id.deviceId, id.key, expiry), renewAt: expiry * 1000 - config.tokenRenewBefore });
+      },
+      subscriptions: () => [`devices/${id.deviceId}/messages/devicebound/#`, '$iothub/methods/POST/#', '$iothub/twin/res/#', '$iothub/twin/PATCH/properties/desired/#'],
+      // Desired properties arrive only while connected: read the whole twin after every connect.
+      onConnected: () => [{ topic: `$iothub/twin/GET/?$rid=${nextRid('get')}`, payload: '', qos: 0 }],
+      encodeTelemetry: (records) => packJsonArrays(records, toGenericItem, MAX_MESSAGE_BYTES, () => telemetryTopic),
+      decodeIncoming(message): IncomingAction[] {
+        const method = parseMethodTopic(message.topic);
+        if (method) {
+          const replyTo: AzureReplyTo = { kind: 'method', rid: method.rid };
+          let params: unknown = {};
+          if (message.payload.length > 0) {
+            try {
+              params = JSON.parse(message.payload.toString('utf8'));
+            } catch {
+              return [{ kind: 'reply', reason: `method ${method.method}: payload is not JSON`, messages: [methodResponse(method.rid, 400, { error: 'the method payload is not valid JSON' })] }];
+            }
+          }
+          return [{ kind: 'command', command: { id: method.rid, name: method.method, params: params ?? {}, origin: 'azure', replyTo } }];
+        }
+        const twin = parseTwinResponseTopic(message.topic);
+        if (twin) {
+          if (twin.status >= 300) return [{ kind: 'notice', level: 'warn', event: 'azure-twin-error', message: `the hub answered a twin request with status ${twin.status}` }];
+          if (!twin.rid.startsWith('get') || message.payload.length === 0) return [];
+          const doc = safeJson(message.payload) as { desired?: { $version?: number } } | undefined;
+          return doc?.desired ? configAction(doc.desired, doc.desired.$version ?? 0) : [];
+        }
+        const desired = parseDesiredPatchTopic(message.topic);
+        if (desired) return configAction(safeJson(message.payload), desired.version);
+        if (message.topic.startsWith(`devices/${id.deviceId}/messages/devicebound/`)) {
+          const body = safeJson(message.payload) as { id?: unknown; name?: unknown; params?: unknown } | undefined;
+          if (!body || typeof body.name !== 'string') return [{ kind: 'notice', level: 'warn', event: 'azure-c2d-ignored', message: 'a cloud-to-device message is not a command {"name", "params", "id"}; ignored' }];
+          const replyTo: AzureReplyTo = { kind: 'c2d' };
+          return [{ kind: 'command', command: { id: typeof body.id === 'string' || typeof body.id === 'number' ? String(body.id) : `c2d-${nextRid('')}`, name: body.name, params: body.params ?? {}, origin: 'azure', replyTo } }];
+        }
+        return [{ kind: 'notice', level: 'info', event: 'azure-unexpected-topic', message: `ignored a message on ${message.topic}` }];
+      },
+      encodeReply(command: Command, result: CommandResult): OutgoingMessage[] {
+        const replyTo = command.replyTo as AzureReplyTo;
+        // A cloud-to-device message has no reply channel: its outcome is in the agent's audit log.
+        if (replyTo.kind !== 'method') return [];
+        return [methodResponse(replyTo.rid, result.status, result.ok ? (result.data ?? null) : { error: result.message ?? 'failed', ...(result.data === undefined ? {} : { data: result.data }) })];
+      },
+      encodeConfigResult: (action, outcome) => [reported({ appliedConfigVersion: outcome.applied ? action.version : undefined, lastConfigChange: { version: action.version, applied: outcome.applied, message: outcome.message ?? null } })],
+      encodeFacts: (facts) => [reported(facts)],
+    };
+  },
+};
+
+function methodResponse(rid: string, status: number, body: unknown): OutgoingMessage {
+  return { topic: `$iothub/methods/res/${status}/?$rid=${rid}`, payload: JSON.stringify(body), qos: 1 };
+}
+
+function safeJson(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,203 @@
+// An IoT Hub for tests: aedes over TLS enforcing what clouds.md says the hub enforces. TLS only,
+// MQTT 3.1.1, clientId = deviceId, the username the hub requires, a SAS token recomputed from the
+// device key with `sr` naming this device and `se` in the future, a disconnect at `se`, only the
+// documented topics, at most 5 subscriptions, QoS 2 closes the link, 256 KB per message. It answers
+// twin GETs, and tests can invoke direct methods and push desired properties.
+import { createServer, type Server } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { deviceResourceUri, parseSasToken, signSas } from '../../../src/cloud/adapters/azure/sas-token.ts';
+
+export interface AzureDevice {
+  deviceId: string;
+  /** base64 device key */
+  key: string;
+}
+
+export interface AzureViolation {
+  rule: string;
+  clientId: string;
+  detail: string;
+}
+
+export interface AzureEmulator {
+  url: string;
+  host: string;
+  telemetry: { deviceId: string; topic: string; body: unknown }[];
+  reported: { deviceId: string; body: unknown }[];
+  violations: AzureViolation[];
+  /** Accepted connections, with the token expiry each one used. */
+  connections: { deviceId: string; se: number; at: number }[];
+  refusals: { clientId: string; reason: string }[];
+  desired: Record<string, unknown>;
+  invokeMethod(deviceId: string, method: string, payload: unknown, timeoutMs?: number): Promise<{ status: number; body: unknown }>;
+  pushDesired(deviceId: string, patch: Record<string, unknown>): Promise<void>;
+  waitFor(check: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const MAX_BYTES = 256 * 1024;
+
+function refusal(message: string, returnCode: AuthenticateError['returnCode']): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode });
+}
+
+export async function startAzureEmulator(options: { host: string; devices: AzureDevice[]; tls: { cert: Buffer; key: Buffer }; now?: () => number }): Promise<AzureEmulator> {
+  const now = options.now ?? Date.now;
+  const devices = new Map(options.devices.map((d) => [d.deviceId, d]));
+  const deviceOf = new WeakMap<Client, string>();
+  const subscriptionCount = new WeakMap<Client, number>();
+  const expiryTimers = new Set<NodeJS.Timeout>();
+  const pendingMethods = new Map<string, (r: { status: number; body: unknown }) => void>();
+  let rid = 0;
+  let desiredVersion = 1;
+  const emulator = {} as AzureEmulator;
+  const violations: AzureViolation[] = [];
+  const telemetry: AzureEmulator['telemetry'] = [];
+  const reported: AzureEmulator['reported'] = [];
+  const connections: AzureEmulator['connections'] = [];
+  const refusals: AzureEmulator['refusals'] = [];
+  const desired: Record<string, unknown> = {};
+  const listeners = new Set<() => void>();
+  const notify = () => listeners.forEach((l) => l());
+
+  const broker = await Aedes.createBroker({
+    authenticate(client, username, password, done) {
+      const refuse = (reason: string, code: AuthenticateError['returnCode']) => {
+        refusals.push({ clientId: client.id, reason });
+        done(refusal(reason, code), false);
+      };
+      if (client.version !== 4) return refuse(`MQTT protocol level ${client.version}; the hub speaks 3.1.1 (level 4)`, 1);
+      const device = devices.get(client.id);
+      if (!device) return refuse(`unknown device ${client.id}`, 5);
+      if (!username?.startsWith(`${options.host}/${device.deviceId}/?api-version=`)) return refuse(`username ${username ?? '(none)'} is not ${options.host}/${device.deviceId}/?api-version=…`, 5);
+      const token = password === undefined ? undefined : parseSasToken(password.toString('utf8'));
+      if (!token) return refuse('password is not a SharedAccessSignature', 5);
+      if (token.sr !== deviceResourceUri(options.host, device.deviceId)) return refuse(`sr ${token.sr} does not name this device`, 5);
+      if (token.se * 1000 <= now()) return refuse(`token expired at ${new Date(token.se * 1000).toISOString()}`, 5);
+      if (signSas(token.sr, device.key, token.se) !== token.sig) return refuse('signature does not match the device key', 5);
+      deviceOf.set(client, device.deviceId);
+      connections.push({ deviceId: device.deviceId, se: token.se, at: now() });
+      // The hub drops the connection when the token expires.
+      const timer = setTimeout(() => {
+        expiryTimers.delete(timer);
+        client.close();
+      }, token.se * 1000 - now());
+      expiryTimers.add(timer);
+      done(null, true);
+      notify();
+    },
+    authorizeSubscribe(client, subscription, callback) {
+      const deviceId = deviceOf.get(client)!;
+      const allowed = [`devices/${deviceId}/messages/devicebound/#`, '$iothub/methods/POST/#', '$iothub/twin/res/#', '$iothub/twin/PATCH/properties/desired/#'];
+      const count = (subscriptionCount.get(client) ?? 0) + 1;
+      subscriptionCount.set(client, count);
+      if (!allowed.includes(subscription.topic) || count > 5) {
+        violations.push({ rule: 'subscribe', clientId: client.id, detail: `subscription ${subscription.topic} (#${count})` });
+        return callback(null, null);
+      }
+      callback(null, subscription);
+    },
+    authorizePublish(client, packet, callback) {
+      if (client === null) return callback(null);
+      const deviceId = deviceOf.get(client)!;
+      const fail = (rule: string, detail: string) => {
+        violations.push({ rule, clientId: client.id, detail });
+        callback(new Error(detail)); // aedes closes the connection, as the hub does
+      };
+      if (packet.qos === 2) return fail('qos', `QoS 2 publish to ${packet.topic}: the hub closes the connection`);
+      if (packet.retain) return fail('retain', `retained publish to ${packet.topic}`);
+      if (packet.payload.length > MAX_BYTES) return fail('size', `${packet.payload.length} bytes to ${packet.topic}, over 256 KB`);
+      const topic = packet.topic;
+      const body = () => {
+        try {
+          return packet.payload.length === 0 ? null : JSON.parse(packet.payload.toString());
+        } catch {
+          return undefined;
+        }
+      };
+      if (topic.startsWith(`devices/${deviceId}/messages/events/`)) {
+        const parsed = body();
+        if (parsed === undefined) return fail('payload', 'telemetry is not JSON');
+        telemetry.push({ deviceId, topic, body: parsed });
+      } else if (topic.startsWith('$iothub/methods/res/')) {
+        const match = /^\$iothub\/methods\/res\/(\d+)\/\?\$rid=(.+)$/.exec(topic);
+        const waiter = match ? pendingMethods.get(match[2]!) : undefined;
+        if (!match || !waiter) return fail('method', `method response ${topic} matches no pending $rid`);
+        pendingMethods.delete(match[2]!);
+        waiter({ status: Number(match[1]), body: body() });
+      } else if (/^\$iothub\/twin\/GET\/\?\$rid=.+$/.test(topic)) {
+        const requestRid = topic.slice(topic.indexOf('$rid=') + 5);
+        setImmediate(() => void publishTo(`$iothub/twin/res/200/?$rid=${requestRid}`, { desired: { ...desired, $version: desiredVersion }, reported: {} }));
+      } else if (/^\$iothub\/twin\/PATCH\/properties\/reported\/\?\$rid=.+$/.test(topic)) {
+        reported.push({ deviceId, body: body() });
+        const requestRid = topic.slice(topic.indexOf('$rid=') + 5);
+        setImmediate(() => void publishTo(`$iothub/twin/res/204/?$rid=${requestRid}&$version=${reported.length}`, null));
+      } else {
+        return fail('topic', `publish to an undocumented topic: ${topic}`);
+      }
+      callback(null);
+      notify();
+    },
+  });
+
+  function publishTo(topic: string, body: unknown): Promise<void> {
+    return new Promise((resolve, reject) =>
+      broker.publish({ cmd: 'publish', topic, payload: Buffer.from(body === null ? '' : JSON.stringify(body)), qos: 1, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())),
+    );
+  }
+
+  const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key }, broker.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  Object.assign(emulator, {
+    url: `mqtts://127.0.0.1:${port}`,
+    host: options.host,
+    telemetry,
+    reported,
+    violations,
+    connections,
+    refusals,
+    desired,
+    async invokeMethod(_deviceId: string, method: string, payload: unknown, timeoutMs = 30_000) {
+      const requestRid = String(++rid);
+      const answer = new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pendingMethods.delete(requestRid);
+          reject(new Error(`method ${method} timed out (the hub answers 504)`));
+        }, timeoutMs);
+        pendingMethods.set(requestRid, (r) => (clearTimeout(timer), resolve(r)));
+      });
+      await publishTo(`$iothub/methods/POST/${method}/?$rid=${requestRid}`, payload);
+      return answer;
+    },
+    async pushDesired(_deviceId: string, patch: Record<string, unknown>) {
+      Object.assign(desired, patch);
+      desiredVersion++;
+      await publishTo(`$iothub/twin/PATCH/properties/desired/?$version=${desiredVersion}`, { ...patch, $version: desiredVersion });
+    },
+    waitFor(check: () => boolean, timeoutMs = 15_000, what = 'a condition') {
+      if (check()) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          listeners.delete(listener);
+          reject(new Error(`timed out waiting for ${what}; violations: ${JSON.stringify(violations)}; refusals: ${JSON.stringify(refusals)}`));
+        }, timeoutMs);
+        const listener = () => {
+          if (!check()) return;
+          clearTimeout(timer);
+          listeners.delete(listener);
+          resolve();
+        };
+        listeners.add(listener);
+      });
+    },
+    async stop() {
+      for (const timer of expiryTimers) clearTimeout(timer);
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  } satisfies AzureEmulator);
+  return emulator;
+}

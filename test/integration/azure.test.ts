@@ -1,0 +1,78 @@
+// The real agent against the IoT Hub emulator (TLS, SAS checked against the device key).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/azure-emulator.ts';
+import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { makeTestPki, type TestPki } from '../helpers/test-ca.ts';
+
+const HOST = 'testhub.azure-devices.net';
+const KEY = Buffer.from('edge-agent test device key, 32b!').toString('base64');
+
+describe('azure end to end', { timeout: 120_000 }, () => {
+  let pki: TestPki;
+  let hub: AzureEmulator;
+  const agents: AgentProcess[] = [];
+  before(async () => {
+    pki = makeTestPki([HOST]);
+    hub = await startAzureEmulator({ host: HOST, devices: [{ deviceId: 'gw1', key: KEY }, { deviceId: 'gw2', key: KEY }], tls: pki });
+  });
+  after(async () => {
+    for (const agent of agents) await agent.cleanup();
+    await hub.stop();
+    pki.cleanup();
+  });
+
+  const agentFor = (deviceId: string, cloud: Record<string, unknown> = {}, sensor: Record<string, unknown> = {}) => {
+    const agent = startAgent({
+      cloud: { provider: 'azure', connectionString: `HostName=${HOST};DeviceId=${deviceId};SharedAccessKey=${KEY}`, url: hub.url, tls: { ca: pki.caPath }, reconnectMax: '2s', ...cloud },
+      sensors: [{ id: 'room', type: 'simulated', interval: '20ms', ...sensor }],
+      commands: { allow: ['ping', 'status'] },
+    });
+    agents.push(agent);
+    return agent;
+  };
+  const seqsOf = (deviceId: string) => new Set(hub.telemetry.filter((t) => t.deviceId === deviceId).flatMap((t) => (t.body as { values: { seq: number } }[]).map((i) => i.values.seq)));
+
+  it('connects, sends every reading, answers a direct method, applies a desired-property change and reports it', async () => {
+    const agent = agentFor('gw1', {}, { count: 200 });
+    await hub.waitFor(() => seqsOf('gw1').size >= 200, 20_000, 'all 200 readings');
+    assert.deepEqual([...seqsOf('gw1')].sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i + 1));
+    const answer = await hub.invokeMethod('gw1', 'ping', {});
+    assert.equal(answer.status, 200);
+    assert.equal((answer.body as { pong: boolean }).pong, true);
+    const refused = await hub.invokeMethod('gw1', 'system.reboot', {});
+    assert.equal(refused.status, 403);
+    await hub.pushDesired('gw1', { edgeAgent: { agent: { logLevel: 'warn' } } });
+    await agent.waitForLog((l) => l.event === 'config-changed');
+    await hub.waitFor(() => hub.reported.some((r) => JSON.stringify(r.body).includes('"applied":true')), 10_000, 'the applied config reported');
+    await hub.pushDesired('gw1', { edgeAgent: { outbox: { sync: 'sometimes' } } });
+    await hub.waitFor(() => hub.reported.some((r) => JSON.stringify(r.body).includes('outbox.sync')), 10_000, 'the refused change reported');
+    assert.ok(hub.reported.some((r) => JSON.stringify(r.body).includes('"agentVersion"')), 'agent facts are reported');
+    assert.deepEqual(hub.violations, []);
+  });
+
+  it('renews a 20 s token three times without losing a reading', async () => {
+    const agent = agentFor('gw2', { tokenTtl: '20s', tokenRenewBefore: '14s' }, { interval: '50ms' });
+    await hub.waitFor(() => hub.connections.filter((c) => c.deviceId === 'gw2').length >= 4, 40_000, 'three renewals');
+    await sleep(1000);
+    await agent.stop();
+    const seqs = seqsOf('gw2');
+    const max = Math.max(...seqs);
+    const missing = Array.from({ length: max }, (_, i) => i + 1).filter((s) => !seqs.has(s));
+    assert.deepEqual(missing, [], 'every reading up to the last one sent arrived');
+    assert.ok(agent.logs.filter((l) => l.event === 'credentials-renewal').length >= 3);
+    assert.deepEqual(hub.violations, []);
+  });
+
+  it('a wrong key is refused with a clear error and backoff, not a tight loop', async () => {
+    const agent = agentFor('gw1', { connectionString: `HostName=${HOST};DeviceId=gw1;SharedAccessKey=${Buffer.from('a wrong key').toString('base64')}`, reconnectMax: '1s' });
+    await sleep(5000);
+    const refusals = agent.logs.filter((l) => l.event === 'connect-refused');
+    assert.ok(refusals.length >= 2 && refusals.length <= 20, `${refusals.length} attempts in 5 s`);
+    assert.match(String(refusals[0]!.msg), /not authorized/);
+    assert.ok(agent.logs.some((l) => l.event === 'reconnect-scheduled'));
+    assert.ok(!JSON.stringify(agent.logs).includes('SharedAccessSignature'), 'no token in the logs');
+    await agent.stop();
+  });
+});
