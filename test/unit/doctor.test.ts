@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { runDoctor } from '../../src/cli/doctor.ts';
+import { doctorExitCode, fail, formatCheck, ok, warn } from '../../src/cli/doctor/check.ts';
+import { endpointOf } from '../../src/cli/doctor/cloud-checks.ts';
+import { canReadWrite, checkSerialPort, serviceAccount } from '../../src/cli/doctor/system-checks.ts';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'edge-agent-doctor-'));
+let broker: Mosquitto;
+before(async () => {
+  broker = await startMosquitto({ configLines: [] });
+  execFileSync('mosquitto_passwd', ['-b', '-c', join(broker.dir, 'passwd'), 'gateway', 'right-password'], { stdio: 'ignore' });
+  chmodSync(join(broker.dir, 'passwd'), 0o644);
+  broker.configLines = ['allow_anonymous false', `password_file ${join(broker.dir, 'passwd')}`];
+  await broker.stop();
+  await broker.start();
+});
+after(async () => {
+  await broker?.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function doctor(config: Record<string, unknown>): Promise<{ code: number; text: string }> {
+  const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify({ version: 1, agent: { id: 'doctor-test', dataDir: join(dir, 'data') }, sensors: [{ id: 'sim', type: 'simulated', interval: '1s' }], ...config }));
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const code = await runDoctor(file, { out });
+  return { code, text };
+}
+
+test('lines carry status, check, detail and, when not OK, a fix', () => {
+  assert.equal(formatCheck(ok('DNS', 'a -> 1.2.3.4')), 'OK    DNS: a -> 1.2.3.4');
+  assert.equal(formatCheck(fail('TCP', 'refused', 'open port 8883')), 'FAIL  TCP: refused\n      fix: open port 8883');
+  assert.equal(doctorExitCode([ok('a', ''), warn('b', '')]), 0);
+  assert.equal(doctorExitCode([ok('a', ''), fail('b', '')]), 1);
+});
+
+test('endpoints: default ports per scheme, IPv6 brackets removed', () => {
+  assert.deepEqual(endpointOf('mqtts://hub.example.net'), { host: 'hub.example.net', port: 8883, tls: true });
+  assert.deepEqual(endpointOf('mqtt://[::1]:1999'), { host: '::1', port: 1999, tls: false });
+  assert.deepEqual(endpointOf('wss://x.example/mqtt'), { host: 'x.example', port: 443, tls: true });
+});
+
+test('serial access follows owner, group membership and mode', () => {
+  const user = { uid: 1000, gids: new Set([1000, 20]) };
+  assert.equal(canReadWrite(user, { uid: 0, gid: 20, mode: 0o20660 }), true, 'group dialout rw');
+  assert.equal(canReadWrite(user, { uid: 0, gid: 5, mode: 0o20660 }), false, 'other group');
+  assert.equal(canReadWrite(user, { uid: 0, gid: 20, mode: 0o20640 }), false, 'group read-only');
+  assert.equal(canReadWrite(user, { uid: 1000, gid: 5, mode: 0o20600 }), true, 'owner');
+});
+
+test('service account from passwd and group files', () => {
+  const etc = mkdtempSync(join(dir, 'etc-'));
+  writeFileSync(join(etc, 'passwd'), 'root:x:0:0::/root:/bin/sh\nedge-agent:x:998:998::/var/lib/edge-agent:/usr/sbin/nologin\n');
+  writeFileSync(join(etc, 'group'), 'dialout:x:20:pi,edge-agent\nedge-agent:x:998:\n');
+  assert.deepEqual(serviceAccount('edge-agent', etc), { uid: 998, gids: new Set([998, 20]) });
+  assert.equal(serviceAccount('nobody-here', etc), undefined);
+});
+
+test('a missing serial port fails with a fix; a non-device is refused', () => {
+  const missing = checkSerialPort('meter', '/dev/ttyNOPE9', 'edge-agent', { uid: 998, gids: new Set([20]) });
+  assert.equal(missing.status, 'FAIL');
+  assert.match(missing.fix ?? '', /by-id/);
+  const plain = join(dir, 'not-a-tty');
+  writeFileSync(plain, '');
+  assert.equal(checkSerialPort('meter', plain, 'edge-agent', { uid: 998, gids: new Set([20]) }).status, 'FAIL');
+});
+
+test('a healthy setup against a real Mosquitto passes every check', async () => {
+  const { code, text } = await doctor({ cloud: { provider: 'mqtt', url: broker.url, username: 'gateway', password: 'right-password' } });
+  assert.match(text, /^OK {4}config: /m);
+  assert.match(text, /^OK {4}data directory: .* writable/m);
+  assert.match(text, /^OK {4}DNS: 127\.0\.0\.1/m);
+  assert.match(text, /^OK {4}TCP: /m);
+  assert.match(text, /^OK {4}credentials: the broker accepted client/m);
+  assert.match(text, /^OK {4}outbox: /m);
+  assert.doesNotMatch(text, /right-password/, 'secrets never printed');
+  assert.equal(code, 0, text);
+});
+
+test('refused credentials fail with a fix and a non-zero exit', async () => {
+  const { code, text } = await doctor({ cloud: { provider: 'mqtt', url: broker.url, username: 'gateway', password: 'wrong' } });
+  assert.match(text, /^FAIL {2}credentials: the broker refused the credentials/m);
+  assert.match(text, /fix: check the username, password/);
+  assert.equal(code, 1);
+});
+
+test('nothing listening fails at TCP, and the checks stop there', async () => {
+  const { port } = await import('../helpers/free-port.ts').then((m) => m.freePort()).then((p) => ({ port: p }));
+  const { code, text } = await doctor({ cloud: { provider: 'mqtt', url: `mqtt://127.0.0.1:${port}` } });
+  assert.match(text, /^FAIL {2}TCP: cannot connect to 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/m);
+  assert.doesNotMatch(text, /credentials/);
+  assert.equal(code, 1);
+});
+
+test('an invalid config fails with the located problem', async () => {
+  const { code, text } = await doctor({ cloud: { provider: 'mqtt', url: 'http://nope' } });
+  assert.match(text, /^FAIL {2}config: /m);
+  assert.match(text, /cloud\.url/);
+  assert.equal(code, 1);
+});
