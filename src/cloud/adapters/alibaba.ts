@@ -1,0 +1,124 @@
+// Alibaba Cloud IoT Platform: signed CONNECT, Alink property posts, service calls, property set and
+// RRPC. Facts and sources: ../shared/clouds.md, Alibaba section.
+import { z } from 'zod';
+import { secret } from '../../config/primitives.ts';
+import type { Command, CommandResult } from '../../commands/command.ts';
+import type { AdapterDefinition, CloudAdapter, ConnectOptions, EncodedTelemetry, IncomingAction } from '../adapter.ts';
+import { ClockNotSynchronizedError } from '../errors.ts';
+import { cloudCommonFields } from '../link-config.ts';
+import type { OutgoingMessage } from '../message.ts';
+import { readTls } from '../tls-files.ts';
+import { alinkReply, commandNameOf, parseAlinkRequest, propertyPost } from './alibaba/alink.ts';
+import { mqttClientId, signPassword } from './alibaba/sign.ts';
+
+const MAX_MESSAGE_BYTES = 256 * 1024;
+/** Readings older than this go as history posts when enabled (the platform takes timestamps within 24 h on live posts). */
+const HISTORY_AFTER_MS = 60 * 60_000;
+
+const configSchema = z
+  .strictObject({
+    provider: z.literal('alibaba'),
+    ...cloudCommonFields,
+    productKey: z.string().regex(/^[A-Za-z0-9]{1,32}$/, 'expected the product key from the console, e.g. "a1B2c3D4e5F"'),
+    deviceName: z.string().regex(/^[A-Za-z0-9_.:@-]{1,64}$/, 'expected the device name from the console'),
+    deviceSecret: secret(),
+    regionId: z.string().regex(/^[a-z]+-[a-z0-9-]+$/, 'expected a region such as "cn-shanghai"').optional(),
+    endpoint: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected the instance endpoint host from the console').optional(),
+    transport: z.enum(['tls', 'tcp', 'wss', 'ws']).default('tls').meta({ description: '"tls" (default), "tcp" (refused for new accounts since 2022), "wss" or "ws".' }),
+    signMethod: z.enum(['hmacsha256', 'hmacsha1', 'hmacmd5']).default('hmacsha256'),
+    keepalive: z.int().min(30).max(1200).default(300).meta({ description: 'Seconds; the platform refuses anything outside 30-1200.' }),
+    historyPost: z.boolean().default(false).meta({ description: 'Send readings delayed by an outage (older than 1 h) as history posts.' }),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.url && !c.regionId && !c.endpoint) ctx.addIssue({ code: 'custom', path: ['regionId'], message: 'expected "regionId" (public instance) or "endpoint" (enterprise instance)' });
+  })
+  .meta({ title: 'Alibaba Cloud IoT Platform' });
+
+type AlibabaReplyTo = { topic: string; id: string };
+
+export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
+  provider: 'alibaba',
+  configSchema,
+  create(config, ctx): CloudAdapter {
+    const { productKey: pk, deviceName: dn } = config;
+    const base = `/sys/${pk}/${dn}`;
+    const secure = config.transport === 'tls' || config.transport === 'wss';
+    const host = config.endpoint ?? `${pk}.iot-as-mqtt.${config.regionId}.aliyuncs.com`;
+    const defaultUrl = { tls: `mqtts://${host}:1883`, tcp: `mqtt://${host}:1883`, wss: `wss://${host}:443/`, ws: `ws://${host}:443/` }[config.transport];
+
+    const commandFrom = (request: ReturnType<typeof parseAlinkRequest>, name: string, replyTopic: string): IncomingAction[] => {
+      if ('error' in request) {
+        return [{ kind: 'reply', reason: request.error, messages: request.id ? [{ topic: replyTopic, payload: alinkReply(request.id, 400, {}, request.error), qos: 0 }] : [] }];
+      }
+      const replyTo: AlibabaReplyTo = { topic: replyTopic, id: request.id };
+      return [{ kind: 'command', command: { id: request.id, name, params: request.params, origin: 'alibaba', replyTo } }];
+    };
+
+    return {
+      provider: 'alibaba',
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      connectOptions(): Promise<ConnectOptions> {
+        // The timestamp is signed; some instances reject one far from their clock.
+        if (!ctx.clockSynchronized()) return Promise.reject(new ClockNotSynchronizedError(ctx.now()));
+        const timestamp = String(ctx.now());
+        const id = `${pk}.${dn}`;
+        return Promise.resolve({
+          url: config.url ?? defaultUrl,
+          clientId: mqttClientId(id, secure ? 2 : 3, config.signMethod, timestamp),
+          username: `${dn}&${pk}`,
+          password: signPassword(config.signMethod, config.deviceSecret.reveal(), { clientId: id, deviceName: dn, productKey: pk, timestamp }),
+          protocolVersion: 4,
+          keepaliveSeconds: config.keepalive,
+          ...(config.tls ? { tls: readTls(config.tls) } : {}),
+        });
+      },
+      subscriptions: () => [`${base}/thing/event/property/post_reply`, `${base}/thing/event/property/history/post_reply`, `${base}/thing/service/#`, `${base}/rrpc/request/+`],
+      encodeTelemetry(records): EncodedTelemetry {
+        const messages: OutgoingMessage[] = [];
+        const rejected: EncodedTelemetry['rejected'] = [];
+        const now = ctx.now();
+        for (const record of records) {
+          // One post per reading: params are keyed by property, so two readings of one sensor cannot share a post.
+          const history = config.historyPost && now - record.ts > HISTORY_AFTER_MS;
+          const payload = propertyPost(record, history ? 'thing.event.property.history.post' : 'thing.event.property.post');
+          if (Buffer.byteLength(payload) > MAX_MESSAGE_BYTES) rejected.push({ record, reason: `reading is ${Buffer.byteLength(payload)} bytes, over the 256 KB limit` });
+          else messages.push({ topic: `${base}/thing/event/property/${history ? 'history/' : ''}post`, payload, qos: 1 });
+        }
+        return { messages, rejected };
+      },
+      decodeIncoming(message): IncomingAction[] {
+        const topic = message.topic;
+        if (topic.endsWith('/post_reply')) {
+          const reply = parseAlinkRequest(message.payload) as { id?: string };
+          const body = safeJson(message.payload) as { code?: number; message?: string } | undefined;
+          if (body?.code === 200) return [];
+          return [{ kind: 'notice', level: 'warn', event: 'alibaba-post-refused', message: `the platform refused property post ${reply.id ?? '?'}: code ${body?.code ?? '?'} ${body?.message ?? ''}`.trim(), fields: { code: body?.code } }];
+        }
+        const rrpc = topic.startsWith(`${base}/rrpc/request/`) ? topic.slice(`${base}/rrpc/request/`.length) : undefined;
+        if (rrpc !== undefined) {
+          const request = parseAlinkRequest(message.payload);
+          const method = 'error' in request ? '' : (request.method ?? '');
+          return commandFrom(request, commandNameOf(method.replace(/^thing\.service\./, '')), `${base}/rrpc/response/${rrpc}`);
+        }
+        if (topic === `${base}/thing/service/property/set`) return commandFrom(parseAlinkRequest(message.payload), 'property.set', `${topic}_reply`);
+        if (topic.startsWith(`${base}/thing/service/`) && !topic.endsWith('_reply')) {
+          const identifier = topic.slice(`${base}/thing/service/`.length);
+          return commandFrom(parseAlinkRequest(message.payload), commandNameOf(identifier), `${topic}_reply`);
+        }
+        return [];
+      },
+      encodeReply(command: Command, result: CommandResult): OutgoingMessage[] {
+        const replyTo = command.replyTo as AlibabaReplyTo;
+        return [{ topic: replyTo.topic, payload: alinkReply(replyTo.id, result.ok ? 200 : result.status, result.ok ? result.data : (result.data ?? {}), result.ok ? undefined : result.message), qos: 0 }];
+      },
+    };
+  },
+};
+
+function safeJson(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
