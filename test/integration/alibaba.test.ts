@@ -38,6 +38,7 @@ describe('alibaba end to end', { timeout: 120_000 }, () => {
       await hub.waitFor(() => seqs(hub).size >= 100, 20_000, 'all 100 readings');
       assert.deepEqual([...seqs(hub)].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1));
       assert.equal(hub.connections[0]!.signMethod, signMethod);
+      assert.ok(hub.posts.every((p) => /^\d+$/.test(p.id)), 'Alink ids are decimal strings');
       const service = await hub.callService(DEVICE, 'ping', {});
       assert.equal(service.code, 200);
       assert.equal((service.data as { pong: boolean }).pong, true);
@@ -62,5 +63,28 @@ describe('alibaba end to end', { timeout: 120_000 }, () => {
     assert.match(String(refusals[0]!.msg), /bad user name or password/);
     assert.ok(hub.refusals.every((r) => /signature/.test(r)));
     assert.ok(!JSON.stringify(agent.logs).includes('"wrong"'));
+  });
+});
+
+describe('the official Alibaba device SDK against the emulator', { timeout: 30_000 }, () => {
+  it('connects (it signs with hmacsha1) and posts a property', async () => {
+    const hub = await startAlibabaEmulator({ transport: 'tcp', devices: [DEVICE] });
+    cleanups.push(() => hub.stop());
+    // The SDK also subscribes to its shadow and session topics, which the platform allows by default.
+    const { createRequire } = await import('node:module');
+    const iot = createRequire(import.meta.url)('alibabacloud-iot-device-sdk') as { device(config: Record<string, unknown>): { on(event: string, fn: (...args: unknown[]) => void): void; postProps(params: unknown, cb: (res: unknown) => void): void; end(): void } };
+    const device = iot.device({ ...DEVICE, brokerUrl: hub.url, keepalive: 60 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        device.on('connect', () => resolve());
+        device.on('error', (e) => reject(e instanceof Error ? e : new Error(String(e))));
+      });
+      assert.equal(hub.connections[0]!.signMethod, 'hmacsha1');
+      device.postProps({ sdk_temp: 21.5 }, () => undefined);
+      await hub.waitFor(() => hub.posts.some((p) => p.params.sdk_temp !== undefined), 10_000, 'the SDK property post');
+      assert.deepEqual(hub.violations, []);
+    } finally {
+      device.end();
+    }
   });
 });

@@ -32,6 +32,12 @@ export interface AlibabaEmulator {
   stop(): Promise<void>;
 }
 
+/** A device may use its own /sys, /shadow, /ext and /{pk}/{dn}/user topics (the platform's default permissions). */
+function ownTopic(topic: string, device: AlibabaDevice): boolean {
+  const { productKey: pk, deviceName: dn } = device;
+  return topic.startsWith(`/sys/${pk}/${dn}/`) || topic.startsWith(`/${pk}/${dn}/user/`) || topic === `/shadow/get/${pk}/${dn}` || topic === `/shadow/update/${pk}/${dn}` || topic.startsWith(`/ext/session/${pk}/${dn}/`) || topic.startsWith(`/ext/ntp/${pk}/${dn}/`);
+}
+
 const refusal = (message: string, returnCode: AuthenticateError['returnCode']): AuthenticateError => Object.assign(new Error(message), { returnCode });
 
 export async function startAlibabaEmulator(options: { transport: AlibabaTransport; devices: AlibabaDevice[]; tls?: { cert: Buffer; key: Buffer } }): Promise<AlibabaEmulator> {
@@ -78,7 +84,7 @@ export async function startAlibabaEmulator(options: { transport: AlibabaTranspor
     },
     authorizeSubscribe(client, subscription, callback) {
       const device = deviceOf.get(client)!;
-      if (!subscription.topic.startsWith(`/sys/${device.productKey}/${device.deviceName}/`)) {
+      if (!ownTopic(subscription.topic, device)) {
         violations.push({ rule: 'subscribe', detail: subscription.topic });
         return callback(null, null);
       }
@@ -103,7 +109,8 @@ export async function startAlibabaEmulator(options: { transport: AlibabaTranspor
         return fail('alink', `not JSON on ${packet.topic}`);
       }
       if (packet.topic === `${base}/thing/event/property/post` || packet.topic === `${base}/thing/event/property/history/post`) {
-        if (typeof body.id !== 'string' || !/^\d+$/.test(body.id) || typeof body.version !== 'string' || typeof body.method !== 'string' || typeof body.params !== 'object') return fail('alink', `bad property post ${JSON.stringify(body).slice(0, 200)}`);
+        // The docs say a decimal id; the official SDK sends "1|exp-topic|…" and the platform takes it.
+        if (typeof body.id !== 'string' || typeof body.version !== 'string' || typeof body.method !== 'string' || typeof body.params !== 'object') return fail('alink', `bad property post ${JSON.stringify(body).slice(0, 200)}`);
         posts.push({ id: body.id, params: body.params as never });
         const id = body.id;
         setImmediate(() => void publish(`${packet.topic}_reply`, { id, code: 200, data: {} }));
