@@ -88,3 +88,36 @@ describe('the official Alibaba device SDK against the emulator', { timeout: 30_0
     }
   });
 });
+
+describe('alibaba dynamic registration', { timeout: 60_000 }, () => {
+  it('registers with the product secret over HTTPS, keeps the device secret (0600) and connects with it', async () => {
+    const { createServer } = await import('node:https');
+    const { registrationSign } = await import('../../src/cloud/adapters/alibaba/dynamic-registration.ts');
+    const { statSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const productSecret = 'product-secret-for-tests';
+    let registrations = 0;
+    const server = createServer({ cert: pki.cert, key: pki.key }, (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const form = new URLSearchParams(body);
+        const ok = form.get('sign') === registrationSign(productSecret, form.get('productKey')!, form.get('deviceName')!, form.get('random')!);
+        registrations++;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(ok ? { code: 200, data: { productKey: DEVICE.productKey, deviceName: DEVICE.deviceName, deviceSecret: DEVICE.deviceSecret } } : { code: 6610, message: 'sign check failed' }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const port = (server.address() as { port: number }).port;
+    const { hub, agent } = await setup('tcp', 'hmacsha256', { deviceSecret: undefined, productSecret, registrationUrl: `https://127.0.0.1:${port}/auth/register/device`, tls: { ca: pki.caPath } });
+    await hub.waitFor(() => hub.connections.length > 0, 15_000, 'a connection with the registered secret');
+    await agent.waitForLog((l) => l.event === 'alibaba-registered');
+    const stored = join(agent.dataDir, 'alibaba-device-secret.json');
+    assert.equal(statSync(stored).mode & 0o777, 0o600);
+    assert.equal(JSON.parse(readFileSync(stored, 'utf8')).deviceSecret, DEVICE.deviceSecret);
+    assert.equal(registrations, 1);
+    assert.ok(!JSON.stringify(agent.logs).includes(DEVICE.deviceSecret), 'the secret is never logged');
+  });
+});

@@ -4,11 +4,12 @@ import { z } from 'zod';
 import { secret } from '../../config/primitives.ts';
 import type { Command, CommandResult } from '../../commands/command.ts';
 import type { AdapterDefinition, CloudAdapter, ConnectOptions, EncodedTelemetry, IncomingAction } from '../adapter.ts';
-import { ClockNotSynchronizedError } from '../errors.ts';
+import { ClockNotSynchronizedError, CredentialsUnavailableError } from '../errors.ts';
 import { cloudCommonFields } from '../link-config.ts';
 import type { OutgoingMessage } from '../message.ts';
 import { readTls } from '../tls-files.ts';
 import { alinkReply, commandNameOf, parseAlinkRequest, propertyPost } from './alibaba/alink.ts';
+import { readStoredSecret, registerDevice } from './alibaba/dynamic-registration.ts';
 import { mqttClientId, signPassword } from './alibaba/sign.ts';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -21,7 +22,9 @@ const configSchema = z
     ...cloudCommonFields,
     productKey: z.string().regex(/^[A-Za-z0-9]{1,32}$/, 'expected the product key from the console, e.g. "a1B2c3D4e5F"'),
     deviceName: z.string().regex(/^[A-Za-z0-9_.:@-]{1,64}$/, 'expected the device name from the console'),
-    deviceSecret: secret(),
+    deviceSecret: secret().optional().meta({ description: 'The device secret ("one secret per device"). Or give productSecret.' }),
+    productSecret: secret().optional().meta({ description: '"One secret per product": the agent registers the device once over HTTPS and keeps the device secret in the data dir (mode 0600).' }),
+    registrationUrl: z.url({ protocol: /^https$/ }).optional().meta({ description: 'Default: https://iot-auth.{regionId}.aliyuncs.com/auth/register/device' }),
     regionId: z.string().regex(/^[a-z]+-[a-z0-9-]+$/, 'expected a region such as "cn-shanghai"').optional(),
     endpoint: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected the instance endpoint host from the console').optional(),
     transport: z.enum(['tls', 'tcp', 'wss', 'ws']).default('tls').meta({ description: '"tls" (default), "tcp" (refused for new accounts since 2022), "wss" or "ws".' }),
@@ -30,6 +33,7 @@ const configSchema = z
     historyPost: z.boolean().default(false).meta({ description: 'Send readings delayed by an outage (older than 1 h) as history posts.' }),
   })
   .superRefine((c, ctx) => {
+    if (!c.deviceSecret && !c.productSecret) ctx.addIssue({ code: 'custom', path: ['deviceSecret'], message: 'expected "deviceSecret", or "productSecret" for dynamic registration' });
     if (!c.url && !c.regionId && !c.endpoint) ctx.addIssue({ code: 'custom', path: ['regionId'], message: 'expected "regionId" (public instance) or "endpoint" (enterprise instance)' });
   })
   .meta({ title: 'Alibaba Cloud IoT Platform' });
@@ -54,23 +58,47 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
       return [{ kind: 'command', command: { id: request.id, name, params: request.params, origin: 'alibaba', replyTo } }];
     };
 
+    let registrationFailures = 0;
+    const secretFor = async (): Promise<string> => {
+      if (config.deviceSecret) return config.deviceSecret.reveal();
+      const stored = readStoredSecret(ctx.dataDir, pk, dn);
+      if (stored) return stored;
+      try {
+        const secret = await registerDevice({
+          url: config.registrationUrl ?? `https://iot-auth.${config.regionId ?? 'cn-shanghai'}.aliyuncs.com/auth/register/device`,
+          productKey: pk,
+          deviceName: dn,
+          productSecret: config.productSecret!.reveal(),
+          dataDir: ctx.dataDir,
+          ...(config.tls?.ca ? { ca: readTls(config.tls).ca! } : {}),
+        });
+        ctx.log.info({ event: 'alibaba-registered', deviceName: dn }, `registered ${pk}/${dn} with the platform; the device secret is kept in the data dir`);
+        registrationFailures = 0;
+        return secret;
+      } catch (error) {
+        const retryMs = Math.min(30 * 60_000, 30_000 * 2 ** registrationFailures++);
+        throw new CredentialsUnavailableError(`Alibaba dynamic registration failed (${(error as Error).message}); retrying in ${Math.round(retryMs / 1000)} s`, retryMs, { cause: error });
+      }
+    };
+
     return {
       provider: 'alibaba',
       maxMessageBytes: MAX_MESSAGE_BYTES,
-      connectOptions(): Promise<ConnectOptions> {
+      async connectOptions(): Promise<ConnectOptions> {
         // The timestamp is signed; some instances reject one far from their clock.
-        if (!ctx.clockSynchronized()) return Promise.reject(new ClockNotSynchronizedError(ctx.now()));
+        if (!ctx.clockSynchronized()) throw new ClockNotSynchronizedError(ctx.now());
+        const deviceSecret = await secretFor();
         const timestamp = String(ctx.now());
         const id = `${pk}.${dn}`;
-        return Promise.resolve({
+        return {
           url: config.url ?? defaultUrl,
           clientId: mqttClientId(id, secure ? 2 : 3, config.signMethod, timestamp),
           username: `${dn}&${pk}`,
-          password: signPassword(config.signMethod, config.deviceSecret.reveal(), { clientId: id, deviceName: dn, productKey: pk, timestamp }),
+          password: signPassword(config.signMethod, deviceSecret, { clientId: id, deviceName: dn, productKey: pk, timestamp }),
           protocolVersion: 4,
           keepaliveSeconds: config.keepalive,
           ...(config.tls ? { tls: readTls(config.tls) } : {}),
-        });
+        };
       },
       subscriptions: () => [`${base}/thing/event/property/post_reply`, `${base}/thing/event/property/history/post_reply`, `${base}/thing/service/#`, `${base}/rrpc/request/+`],
       encodeTelemetry(records): EncodedTelemetry {
