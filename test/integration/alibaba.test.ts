@@ -1,7 +1,11 @@
 // The real agent against the Alibaba IoT emulator over tcp, tls and ws, with all three sign methods.
 import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { registrationSign } from '../../src/cloud/adapters/alibaba/dynamic-registration.ts';
 import { startAlibabaEmulator, type AlibabaDevice, type AlibabaEmulator, type AlibabaTransport } from '../emulators/alibaba/alibaba-emulator.ts';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { makeTestPki } from '../helpers/test-ca.ts';
@@ -91,13 +95,9 @@ describe('the official Alibaba device SDK against the emulator', { timeout: 30_0
 
 describe('alibaba dynamic registration', { timeout: 60_000 }, () => {
   it('registers with the product secret over HTTPS, keeps the device secret (0600) and connects with it', async () => {
-    const { createServer } = await import('node:https');
-    const { registrationSign } = await import('../../src/cloud/adapters/alibaba/dynamic-registration.ts');
-    const { statSync, readFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
     const productSecret = 'product-secret-for-tests';
     let registrations = 0;
-    const server = createServer({ cert: pki.cert, key: pki.key }, (req, res) => {
+    const server = createHttpsServer({ cert: pki.cert, key: pki.key }, (req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
