@@ -2,6 +2,7 @@
 // cloud) and the snapshot every status view reads.
 import { accessSync, constants, copyFileSync, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { isDeepStrictEqual } from 'node:util';
 import { clockSynchronized } from './clock.ts';
 import { loadConfigFile, validateConfigObject, type LoadedConfig } from './config/load.ts';
 import { mergeConfig, replaceConfigFile } from './config/write.ts';
@@ -87,6 +88,8 @@ export class Agent {
       this.#log.warn({ event: 'config-change-refused', origin, reason: message }, `config change from ${origin} refused: ${message}`);
       return Promise.resolve({ applied: false, message });
     }
+    // A push that changes nothing (a cloud resending the same settings) must not rewrite the SD card or reload.
+    if (isDeepStrictEqual(merged, this.#loaded.raw)) return Promise.resolve({ applied: true, config: merged });
     const backup = replaceConfigFile(this.#loaded.file, `${JSON.stringify(merged, null, 2)}\n`);
     this.#log.info({ event: 'config-changed', origin }, `config changed by ${origin}; previous file kept as ${backup ?? '(none)'}`);
     const touchesCloud = typeof patch === 'object' && patch !== null && 'cloud' in patch;

@@ -82,6 +82,15 @@ program
   });
 
 program
+  .command('register')
+  .description('register the device with its cloud (Xyte) and print its id; the agent does this by itself on first start')
+  .option(...configOption)
+  .action(async (options: { config?: string }) => {
+    const { runRegister } = await import('./register.ts');
+    await runRegister(resolveConfigPath(options.config), process.stdout);
+  });
+
+program
   .command('health-sample', { hidden: true })
   .description('print one gateway health sample (checks systeminformation inside the binary)')
   .action(async () => {

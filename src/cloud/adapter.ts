@@ -7,6 +7,9 @@ import type { Logger } from '../log.ts';
 import type { FieldValue } from '../sources/reading.ts';
 import type { IncomingMessage, OutgoingMessage } from './message.ts';
 
+/** Where a config change from the cloud is kept: Azure desired properties, a Xyte config push. */
+export const REMOTE_CONFIG_KEY = 'edgeAgent';
+
 export interface AdapterContext {
   agentId: string;
   agentVersion: string;
@@ -31,6 +34,12 @@ export interface ConnectOptions {
   renewAt?: number;
   /** MQTT 5 CONNECT properties, when the cloud needs any. */
   properties?: { sessionExpiryInterval?: number; userProperties?: Record<string, string> };
+  /**
+   * MQTT 5 user properties added to every publish on this connection (Xyte: device_id and
+   * access_key). Added at send time, so they never rest in the outbox and a re-registered
+   * device's replies carry its new key.
+   */
+  userPropertiesOnEveryPublish?: Record<string, string>;
 }
 
 /** A reading as the forwarder hands it to an adapter. `id` is unique across restarts, for deduplication. */

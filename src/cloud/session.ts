@@ -7,7 +7,7 @@ import type { LinkState, LinkStatus } from '../status/snapshot.ts';
 import type { CloudAdapter, ConnectOptions } from './adapter.ts';
 import { fullJitterDelay, MIN_RECONNECT_DELAY_MS } from './backoff.ts';
 import { ClockNotSynchronizedError, CredentialsUnavailableError } from './errors.ts';
-import type { IncomingMessage, OutgoingMessage } from './message.ts';
+import type { IncomingMessage, OutgoingMessage, PublishProperties } from './message.ts';
 
 export interface SessionOptions {
   adapter: CloudAdapter;
@@ -41,6 +41,7 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   readonly #log: Logger;
   readonly #options: Required<Omit<SessionOptions, 'adapter' | 'log'>>;
   #client: MqttClient | undefined;
+  #everyPublish: Record<string, string> | undefined;
   #stopped = true;
   #attempt = 0;
   #wakeUp: (() => void) | undefined;
@@ -117,7 +118,8 @@ export class CloudSession extends EventEmitter<SessionEvents> {
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(id, (error) => (error ? reject(error) : resolve()));
       const payloadBytes = typeof message.payload === 'string' ? Buffer.byteLength(message.payload) : message.payload.length;
-      client.publish(message.topic, message.payload, { qos: message.qos ?? 1, retain: false, ...(message.properties ? { properties: message.properties } : {}) }, (error) => {
+      const properties = withConnectionProperties(message.properties, this.#everyPublish);
+      client.publish(message.topic, message.payload, { qos: message.qos ?? 1, retain: false, ...(properties ? { properties } : {}) }, (error) => {
         const settle = this.#pending.get(id);
         if (!settle) return;
         this.#pending.delete(id);
@@ -199,6 +201,7 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       let heartbeatTimer: NodeJS.Timeout | undefined;
       const client = mqtt.connect(options.url, toMqttOptions(options, this.#options.connectTimeoutMs));
       this.#client = client;
+      this.#everyPublish = options.protocolVersion === 5 ? options.userPropertiesOnEveryPublish : undefined;
 
       client.on('connect', () => {
         connectedAt = this.#options.now();
@@ -396,6 +399,11 @@ function describeConnackRefusal(code: number | string | undefined): { text: stri
     default:
       return undefined;
   }
+}
+
+function withConnectionProperties(properties: PublishProperties | undefined, everyPublish: Record<string, string> | undefined): PublishProperties | undefined {
+  if (!everyPublish) return properties;
+  return { ...properties, userProperties: { ...properties?.userProperties, ...everyPublish } };
 }
 
 function flattenUserProperties(properties: Record<string, string | string[]>): Record<string, string> {

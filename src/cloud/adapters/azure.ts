@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { duration, secret } from '../../config/primitives.ts';
 import type { Command, CommandResult } from '../../commands/command.ts';
-import type { AdapterDefinition, CloudAdapter, ConnectOptions, IncomingAction } from '../adapter.ts';
+import { REMOTE_CONFIG_KEY, type AdapterDefinition, type CloudAdapter, type ConnectOptions, type IncomingAction } from '../adapter.ts';
 import { packJsonArrays } from '../batching.ts';
 import { ClockNotSynchronizedError } from '../errors.ts';
 import { cloudCommonFields } from '../link-config.ts';
@@ -18,7 +18,7 @@ export const AZURE_API_VERSION = '2021-04-12';
 /** The hub's limit is 256 KB per message; a little room is kept for the property bag. */
 const MAX_MESSAGE_BYTES = 256 * 1024 - 1024;
 /** Desired properties under this key are a partial agent config; reported ones describe the agent. */
-export const TWIN_KEY = 'edgeAgent';
+export const TWIN_KEY = REMOTE_CONFIG_KEY;
 
 const configSchema = z
   .strictObject({

@@ -3,5 +3,6 @@ import { alibabaAdapter } from './alibaba.ts';
 import { azureAdapter } from './azure.ts';
 import { mqttAdapter } from './mqtt.ts';
 import { waylayAdapter } from './waylay.ts';
+import { xyteAdapter } from './xyte.ts';
 
-export const adapterDefinitions = [mqttAdapter, waylayAdapter, azureAdapter, alibabaAdapter] as const;
+export const adapterDefinitions = [mqttAdapter, waylayAdapter, azureAdapter, alibabaAdapter, xyteAdapter] as const;

@@ -2,9 +2,9 @@
 // platform for its device secret once, over HTTPS, and keeps it in the data dir (mode 0600).
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../../config/write.ts';
+import { httpsPost } from '../../https-post.ts';
 
 export function registrationSign(productSecret: string, productKey: string, deviceName: string, random: string): string {
   return createHmac('sha256', productSecret).update(`deviceName${deviceName}productKey${productKey}random${random}`).digest('hex');
@@ -25,16 +25,7 @@ export function readStoredSecret(dataDir: string, productKey: string, deviceName
 export async function registerDevice(options: { url: string; productKey: string; deviceName: string; productSecret: string; ca?: Buffer; dataDir: string }): Promise<string> {
   const random = randomBytes(8).toString('hex');
   const body = new URLSearchParams({ productKey: options.productKey, deviceName: options.deviceName, random, signMethod: 'hmacsha256', sign: registrationSign(options.productSecret, options.productKey, options.deviceName, random) }).toString();
-  const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = request(options.url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) }, timeout: 15_000, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
-    req.on('error', reject);
-    req.end(body);
-  });
+  const response = await httpsPost(options.url, body, { contentType: 'application/x-www-form-urlencoded', ...(options.ca ? { ca: options.ca } : {}) });
   let parsed: { code?: number; message?: string; data?: { deviceSecret?: string } };
   try {
     parsed = JSON.parse(response.text) as typeof parsed;
