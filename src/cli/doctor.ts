@@ -70,6 +70,7 @@ async function cloudChecks(loaded: LoadedConfig, running: StatusSnapshot | undef
       log: createLogger({ level: 'silent' }),
       now: () => Date.now(),
       clockSynchronized: () => clockSynchronized(),
+      readOnly: true,
     });
     options = await adapter.connectOptions();
   } catch (error) {

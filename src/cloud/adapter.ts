@@ -19,6 +19,8 @@ export interface AdapterContext {
   now(): number;
   /** False while the system clock is evidently wrong (earlier than the build): signatures would be refused. */
   clockSynchronized(): boolean;
+  /** `edge-agent doctor` only looks: adapters must not register devices or write state when set. */
+  readOnly?: boolean;
 }
 
 export interface ConnectOptions {

@@ -63,6 +63,7 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
       if (config.deviceSecret) return config.deviceSecret.reveal();
       const stored = readStoredSecret(ctx.dataDir, pk, dn);
       if (stored) return stored;
+      if (ctx.readOnly) throw new CredentialsUnavailableError(`not registered with Alibaba yet (no device secret in ${ctx.dataDir}): the agent registers on its first start`, 0);
       try {
         const secret = await registerDevice({
           url: config.registrationUrl ?? `https://iot-auth.${config.regionId ?? 'cn-shanghai'}.aliyuncs.com/auth/register/device`,

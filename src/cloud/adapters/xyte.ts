@@ -110,6 +110,7 @@ export const xyteAdapter: AdapterDefinition<typeof configSchema> = {
     const credentials = async (): Promise<XyteCredentials> => {
       const registration = config.registration;
       const attemptingRegistration = config.id === undefined && registration !== undefined && !readStoredCredentials(ctx.dataDir, registration.sn);
+      if (attemptingRegistration && ctx.readOnly) throw new CredentialsUnavailableError(`not registered with Xyte yet (no credentials in ${ctx.dataDir}): the agent registers on its first start, or run: edge-agent register`, 0);
       if (attemptingRegistration) lastRegistrationAttemptAt = ctx.now();
       try {
         const resolved = await resolveXyteCredentials(config, ctx.dataDir);
