@@ -1,12 +1,13 @@
 // The agent: owns the running pipeline, the status socket, reloads (SIGHUP, config changes from the
 // cloud) and the snapshot every status view reads.
-import { accessSync, constants, copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import { clockSynchronized } from './clock.ts';
 import { loadConfigFile, validateConfigObject, type LoadedConfig } from './config/load.ts';
 import { mergeConfig, replaceConfigFile } from './config/write.ts';
-import { ConfigError, DataDirError } from './errors.ts';
+import { ensureDataDir } from './data-dir.ts';
+import { ConfigError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { Pipeline } from './pipeline.ts';
 import { startLocalApi, statusSocketPath } from './status/local-api.ts';
@@ -173,18 +174,5 @@ export class Agent {
       rawConfig: () => this.#loaded.raw,
       requestRestart: (reason) => this.requestRestart(reason),
     });
-  }
-}
-
-function ensureDataDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
-    accessSync(dir, constants.W_OK | constants.R_OK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new DataDirError(
-      `cannot use the data directory ${dir} (${code ?? String(error)}): it must exist and be writable by the agent's user; for example: sudo mkdir -p ${dir} && sudo chown edge-agent: ${dir}`,
-      { cause: error },
-    );
   }
 }

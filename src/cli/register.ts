@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import { loadConfigFile } from '../config/load.ts';
 import { resolveXyteCredentials } from '../cloud/adapters/xyte.ts';
 import { XyteRegistrationError } from '../cloud/adapters/xyte/registration.ts';
+import { ensureDataDir } from '../data-dir.ts';
 import { AgentError, ExitCode } from '../errors.ts';
 
 export async function runRegister(configPath: string, out: Writable): Promise<void> {
@@ -11,6 +12,7 @@ export async function runRegister(configPath: string, out: Writable): Promise<vo
   if (config.cloud.provider !== 'xyte') {
     throw new AgentError(`register applies to clouds that register devices over HTTPS (provider "xyte"); ${configPath} has provider "${config.cloud.provider}", which needs no registration step`, ExitCode.usage);
   }
+  ensureDataDir(config.agent.dataDir);
   try {
     const { credentials, source } = await resolveXyteCredentials(config.cloud, config.agent.dataDir);
     const where = source === 'config' ? 'given in the config' : source === 'stored' ? `already registered (credentials in ${config.agent.dataDir})` : `registered now (credentials saved in ${config.agent.dataDir}, mode 0600)`;

@@ -23,7 +23,7 @@ export interface Mosquitto {
   dir: string;
 }
 
-export async function startMosquitto(options: { port?: number; configLines?: string[] } = {}): Promise<Mosquitto> {
+export async function startMosquitto(options: { port?: number; configLines?: string[]; /** Mosquitto's log (stderr), as it comes. */ onLog?: (text: string) => void } = {}): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-agent-mosquitto-'));
   // Started as root, mosquitto drops to the `mosquitto` user and must still read its files here.
   chmodSync(dir, 0o755);
@@ -38,7 +38,10 @@ export async function startMosquitto(options: { port?: number; configLines?: str
       writeFileSync(join(dir, 'mosquitto.conf'), [`listener ${port} 127.0.0.1`, 'persistence false', 'max_queued_messages 100000', 'max_inflight_messages 1000', ...broker.configLines, ''].join('\n'));
       child = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).slice(-4000);
+        options.onLog?.(chunk.toString());
+      });
       const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}: ${stderr}`))));
       exited.catch(() => undefined);
       await Promise.race([waitForPort(port), exited]);
