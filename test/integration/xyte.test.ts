@@ -8,12 +8,56 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
 import { startXyteEmulator, type XyteEmulator } from '../emulators/xyte/xyte-emulator.ts';
 import { CLI, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { makeTestPki, type TestPki } from '../helpers/test-ca.ts';
 
 const HARDWARE_KEY = 'hw-model-7-key';
 const COUNT = 60;
+
+describe('xyte emulator rules (raw MQTT clients, so a lax emulator fails here)', { timeout: 60_000 }, () => {
+  let pki: TestPki;
+  let emulator: XyteEmulator;
+  before(async () => {
+    pki = makeTestPki();
+    emulator = await startXyteEmulator({ pki, hardwareKeys: [HARDWARE_KEY] });
+  });
+  after(async () => {
+    await emulator?.stop();
+    pki?.cleanup();
+  });
+
+  it('refuses a wrong key, and flags MQTT 3.1.1, a clientId other than the id, missing user properties, bad shapes and foreign topics', async () => {
+    const device = await emulator.addDevice({ sn: 'RAW-1', mac: 'b8:27:eb:aa:00:01', hardwareKey: HARDWARE_KEY, firmwareVersion: '1.0.0' });
+    const connect = (options: mqtt.IClientOptions) => mqtt.connectAsync(emulator.mqttUrl, { clientId: device.id, username: device.id, password: device.accessKey, protocolVersion: 5, reconnectPeriod: 0, ...options });
+    await assert.rejects(connect({ password: 'wrong' }), (error: Error & { code?: number }) => error.code === 134 || error.code === 135);
+
+    const rules = async (options: mqtt.IClientOptions, act: (client: mqtt.MqttClient) => Promise<unknown>) => {
+      emulator.violations.length = 0;
+      const client = await connect(options);
+      await act(client).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      client.end(true);
+      return emulator.violations.map((v) => v.rule);
+    };
+    const userProperties = { device_id: device.id, access_key: device.accessKey };
+    const telemetry = (body: unknown, properties: mqtt.IClientPublishOptions['properties'] = { userProperties }) => (c: mqtt.MqttClient) => c.publishAsync(`v1/device/${device.id}/telemetry`, JSON.stringify(body), { qos: 1, properties });
+    const good = { status: 'online', timestamp: new Date().toISOString(), telemetries: { 't.v': 1 } };
+
+    assert.deepEqual(await rules({}, telemetry(good)), []);
+    assert.deepEqual(await rules({ protocolVersion: 4 }, telemetry(good, {})), ['mqtt5', 'user-properties']);
+    assert.deepEqual(await rules({ clientId: 'someone-else' }, telemetry(good)), ['client-id']);
+    assert.deepEqual(await rules({}, telemetry(good, { userProperties: { device_id: device.id } })), ['user-properties']);
+    assert.deepEqual(await rules({}, telemetry({ status: 'fine', telemetries: { a: { nested: 1 } }, extra: 1 })), ['telemetry', 'telemetry', 'telemetry']);
+    assert.deepEqual(await rules({}, (c) => c.publishAsync('v1/device/another-device/telemetry', JSON.stringify(good), { qos: 1, properties: { userProperties } })), ['publish-acl']);
+    const commandId = await emulator.sendCommand(device.id, 'ping');
+    assert.deepEqual(
+      await rules({}, (c) => c.publishAsync(`v1/device/${device.id}/commands/update`, JSON.stringify({ id: commandId, status: 'done' }), { qos: 1, properties: { userProperties } })),
+      ['correlation-data', 'command-order'],
+    );
+  });
+});
 
 describe('xyte', { timeout: 120_000 }, () => {
   let pki: TestPki;
