@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { startWriteTargets, type WriteTargets } from '../helpers/write-targets.ts';
 
 interface Reply {
   id: string | null;
@@ -20,15 +21,17 @@ describe('commands end to end (generic MQTT)', { timeout: 120_000 }, () => {
   let broker: Mosquitto;
   let agent: AgentProcess;
   let operator: MqttClient;
+  let targets: WriteTargets;
   const replies: Reply[] = [];
   const waiting = new Map<string, (r: Reply) => void>();
 
   before(async () => {
     broker = await startMosquitto();
+    targets = await startWriteTargets();
     agent = startAgent({
       cloud: { provider: 'mqtt', url: broker.url },
-      sensors: [{ id: 'room', type: 'simulated', interval: '50ms' }],
-      commands: { allow: ['ping', 'status', 'config.get', 'config.set', 'sensor.read', 'outbox.purge', 'script.echo'], scripts: { echo: { path: '/bin/echo', args: ['{word}'], params: { word: { pattern: '[a-z]+' } } } } },
+      sensors: [{ id: 'room', type: 'simulated', interval: '50ms' }, ...targets.sensors],
+      commands: { allow: ['ping', 'status', 'config.get', 'config.set', 'sensor.read', 'outbox.purge', 'script.echo', 'serial.write', 'modbus.write'], scripts: { echo: { path: '/bin/echo', args: ['{word}'], params: { word: { pattern: '[a-z]+' } } } } },
     });
     await agent.waitForLog((l) => l.event === 'connected');
     operator = await mqtt.connectAsync(broker.url, { clientId: 'operator' });
@@ -43,6 +46,7 @@ describe('commands end to end (generic MQTT)', { timeout: 120_000 }, () => {
     await operator?.endAsync();
     await agent?.cleanup();
     await broker?.cleanup();
+    await targets?.cleanup();
   });
 
   let next = 0;
@@ -62,6 +66,19 @@ describe('commands end to end (generic MQTT)', { timeout: 120_000 }, () => {
     assert.equal((ping.data as { pong: boolean }).pong, true);
     const status = await send('status');
     assert.equal((status.data as { link: { state: string } }).link.state, 'connected');
+  });
+
+  it('serial.write and modbus.write reach the devices on their ports', async () => {
+    const text = await send('serial.write', { sensor: 'display', text: 'HELLO\r\n' });
+    assert.equal(text.ok, true, text.error);
+    const hex = await send('serial.write', { sensor: 'display', hex: '414243' });
+    assert.equal(hex.ok, true, hex.error);
+    for (let i = 0; i < 50 && !targets.serialReceived().includes('ABC'); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(targets.serialReceived(), 'HELLO\r\nABC');
+    const write = await send('modbus.write', { sensor: 'plc', table: 'holding', address: 10, values: [4321] });
+    assert.equal(write.ok, true, write.error);
+    assert.equal(targets.slave.units.get(3)!.holding[10], 4321);
+    assert.equal((await send('modbus.write', { sensor: 'display', table: 'holding', address: 1, values: [1] })).status, 400);
   });
 
   it('config.get redacts nothing it should not and config.set refuses invalid changes', async () => {

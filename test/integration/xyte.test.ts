@@ -12,6 +12,7 @@ import mqtt from 'mqtt';
 import { startXyteEmulator, type XyteEmulator } from '../emulators/xyte/xyte-emulator.ts';
 import { CLI, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { makeTestPki, type TestPki } from '../helpers/test-ca.ts';
+import { startWriteTargets, type WriteTargets } from '../helpers/write-targets.ts';
 
 const HARDWARE_KEY = 'hw-model-7-key';
 const COUNT = 60;
@@ -64,6 +65,7 @@ describe('xyte', { timeout: 120_000 }, () => {
   let emulator: XyteEmulator;
   let agent: AgentProcess;
   let deviceId: string;
+  let targets: WriteTargets;
 
   const registration = (sn: string, mac: string) => ({ url: emulator.registrationUrl, sn, hardwareKey: HARDWARE_KEY, mac, retryMin: '1s', retryMax: '2s' });
   const cloud = (extra: Record<string, unknown>) => ({ provider: 'xyte', tls: { ca: pki.caPath }, heartbeat: '5s', reconnectMax: '2s', ...extra });
@@ -72,10 +74,14 @@ describe('xyte', { timeout: 120_000 }, () => {
   before(async () => {
     pki = makeTestPki();
     emulator = await startXyteEmulator({ pki, hardwareKeys: [HARDWARE_KEY] });
+    targets = await startWriteTargets();
     agent = startAgent({
       cloud: cloud({ registration: registration('SN-0001', 'b8:27:eb:00:00:01') }),
-      sensors: [{ id: 'sim', type: 'simulated', interval: '10ms', count: COUNT }],
-      commands: { allow: ['ping', 'status', 'config.get'] },
+      sensors: [{ id: 'sim', type: 'simulated', interval: '10ms', count: COUNT }, ...targets.sensors],
+      commands: {
+        allow: ['ping', 'status', 'config.get', 'config.set', 'sensor.read', 'serial.write', 'modbus.write', 'outbox.purge', 'script.echo', 'agent.restart'],
+        scripts: { echo: { path: '/bin/echo', args: ['{word}'], params: { word: { pattern: '[a-z]+' } } } },
+      },
     });
     const registered = await agent.waitForLog((l) => l.event === 'xyte-registered', 30_000);
     deviceId = registered.deviceId as string;
@@ -84,8 +90,17 @@ describe('xyte', { timeout: 120_000 }, () => {
   after(async () => {
     await agent?.cleanup();
     await emulator?.stop();
+    await targets?.cleanup();
     pki?.cleanup();
   });
+
+  /** Runs a command through Xyte and resolves with its final update. */
+  const run = async (name: string, parameters: Record<string, unknown> = {}) => {
+    const id = await emulator.sendCommand(deviceId, name, parameters);
+    await emulator.waitFor(() => emulator.commandUpdates.some((u) => u.commandId === id && u.status !== 'in_progress'), 10_000, `${name} to finish`);
+    assert.deepEqual(emulator.commandUpdates.filter((u) => u.commandId === id).map((u) => u.status).slice(0, 1), ['in_progress']);
+    return emulator.commandUpdates.find((u) => u.commandId === id && u.status !== 'in_progress')!;
+  };
 
   it('registers once, keeps the credentials (0600) and delivers every seq as flat telemetries', async () => {
     assert.equal(emulator.registrations.filter((r) => r.status < 300).length, 1);
@@ -116,6 +131,28 @@ describe('xyte', { timeout: 120_000 }, () => {
     await emulator.waitFor(() => statuses(refused).includes('failed'), 10_000, 'reboot refused');
     assert.deepEqual(statuses(refused), ['in_progress', 'failed']);
     assert.match(emulator.commandUpdates.find((u) => u.commandId === refused && u.status === 'failed')!.message ?? '', /not allowed/);
+    assert.deepEqual(emulator.violations, []);
+  });
+
+  it('runs the built-ins in Xyte\'s format: results as JSON in the done message, failures with the reason', async () => {
+    const config = await run('config.get');
+    assert.equal(config.status, 'done');
+    const shown = JSON.parse(config.message!) as { cloud: { provider: string; registration: { hardwareKey: unknown } } };
+    assert.equal(shown.cloud.provider, 'xyte');
+    assert.doesNotMatch(config.message!, new RegExp(HARDWARE_KEY), 'the hardware key is a secret');
+    assert.equal((await run('config.set', { config: { outbox: { sync: 'sometimes' } } })).status, 'failed');
+    const read = await run('sensor.read', { sensor: 'sim' });
+    assert.equal(read.status, 'done', read.message);
+    assert.equal((JSON.parse(read.message!) as { readings: unknown[] }).readings.length, 1);
+    assert.equal((await run('serial.write', { sensor: 'display', text: 'XYTE' })).status, 'done');
+    await emulator.waitFor(() => targets.serialReceived().includes('XYTE'), 5000, 'the serial write');
+    assert.equal((await run('modbus.write', { sensor: 'plc', table: 'holding', address: 10, values: [777] })).status, 'done');
+    assert.equal(targets.slave.units.get(3)!.holding[10], 777);
+    assert.deepEqual(JSON.parse((await run('outbox.purge', { sensor: 'nobody' })).message!), { purged: 0 });
+    assert.equal(JSON.parse((await run('script.echo', { word: 'hello' })).message!).stdout, 'hello\n');
+    const injected = await run('script.echo', { word: 'hello; reboot' });
+    assert.equal(injected.status, 'failed');
+    assert.match(injected.message!, /word/);
     assert.deepEqual(emulator.violations, []);
   });
 
@@ -193,5 +230,12 @@ describe('xyte', { timeout: 120_000 }, () => {
     } finally {
       await wrong.cleanup();
     }
+  });
+
+  it('agent.restart answers done, then the agent exits 75 so systemd starts it again', async () => {
+    const restart = await run('agent.restart');
+    assert.equal(restart.status, 'done');
+    assert.equal(await agent.exited, 75);
+    assert.deepEqual(emulator.violations, []);
   });
 });

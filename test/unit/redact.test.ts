@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { redactConfig } from '../../src/commands/redact.ts';
+
+describe('config redaction', () => {
+  it('redacts every field the schema declares secret, whatever its name, and keeps references', () => {
+    const raw = {
+      cloud: { provider: 'xyte', registration: { sn: 'SN-1', hardwareKey: 'hw-inline-key', mac: 'auto', url: 'https://entry.example/v1/devices' } },
+      sensors: [],
+    };
+    const shown = JSON.stringify(redactConfig(raw));
+    assert.doesNotMatch(shown, /hw-inline-key/);
+    assert.match(shown, /SN-1/);
+    const byEnv = JSON.stringify(redactConfig({ cloud: { provider: 'waylay', url: 'mqtts://b.example', resourceId: 'r', username: 'u', password: { env: 'WAYLAY_PASSWORD' }, domain: 'app.waylay.io' } }));
+    assert.match(byEnv, /WAYLAY_PASSWORD/);
+  });
+  it('falls back to key names when the config does not validate', () => {
+    assert.deepEqual(redactConfig({ cloud: { provider: 'nope', password: 'p', accessKey: 'k' } }), { cloud: { provider: 'nope', password: '[redacted]', accessKey: '[redacted]' } });
+  });
+});
