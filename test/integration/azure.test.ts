@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import azureDevice from 'azure-iot-device';
+import azureDeviceMqtt from 'azure-iot-device-mqtt';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/azure-emulator.ts';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { makeTestPki, type TestPki } from '../helpers/test-ca.ts';
@@ -75,5 +77,60 @@ describe('azure end to end', { timeout: 120_000 }, () => {
     assert.ok(agent.logs.some((l) => l.event === 'reconnect-scheduled'));
     assert.ok(!JSON.stringify(agent.logs).includes('SharedAccessSignature'), 'no token in the logs');
     await agent.stop();
+  });
+});
+
+// CommonJS packages whose named exports Node cannot detect statically.
+const { Client: DeviceClient, Message } = azureDevice;
+const { Mqtt: AzureMqtt } = azureDeviceMqtt;
+
+// The official device SDK against the same emulator: what it sends the hub accepts, so an emulator
+// that refused it would be checking something the hub does not (and vice versa for the agent).
+describe('the official Azure device SDK against the emulator', { timeout: 60_000 }, () => {
+  let pki: TestPki;
+  let hub: AzureEmulator;
+  before(async () => {
+    pki = makeTestPki([HOST]);
+    hub = await startAzureEmulator({ host: HOST, devices: [{ deviceId: 'sdk1', key: KEY }], tls: pki });
+  });
+  after(async () => {
+    await hub.stop();
+    pki.cleanup();
+  });
+
+  // GatewayHostName points the SDK's socket at the emulator's port; the username and the SAS
+  // audience still name the hub (HostName), as they would behind a real gateway.
+  const sdkClient = async (key: string) => {
+    const client = DeviceClient.fromConnectionString(`HostName=${HOST};DeviceId=sdk1;SharedAccessKey=${key};GatewayHostName=${new URL(hub.url).host}`, AzureMqtt);
+    await client.setOptions({ ca: pki.ca.toString() });
+    return client;
+  };
+
+  it('connects with its own SAS token, sends telemetry and answers a direct method', async () => {
+    const client = await sdkClient(KEY);
+    try {
+      await client.open();
+      client.onDeviceMethod('ping', (_request, response) => void response.send(200, { pong: 'sdk' }));
+      const message = new Message(JSON.stringify([{ sensor: 'sdk', values: { t: 21.5 } }]));
+      message.contentType = 'application/json';
+      message.contentEncoding = 'utf-8';
+      await client.sendEvent(message);
+      await hub.waitFor(() => hub.telemetry.some((t) => t.deviceId === 'sdk1'), 10_000, 'the SDK telemetry');
+      await sleep(300); // the SDK subscribes to methods asynchronously
+      const answer = await hub.invokeMethod('sdk1', 'ping', {});
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.body, { pong: 'sdk' });
+      assert.deepEqual(hub.violations, []);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('is refused with a wrong key', async () => {
+    const client = await sdkClient(Buffer.from('a wrong key').toString('base64'));
+    const refused = await client.open().then(() => undefined, (error: unknown) => error as Error);
+    await client.close().catch(() => undefined);
+    assert.ok(refused, 'the SDK connected with a wrong key');
+    await hub.waitFor(() => hub.refusals.some((r) => r.clientId === 'sdk1'), 5000, `a refusal (SDK said: ${refused.message}; refusals ${JSON.stringify(hub.refusals)})`);
   });
 });
