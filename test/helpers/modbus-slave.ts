@@ -2,6 +2,7 @@
 // answering every unit id from a table the test fills: `registers.get(unit)!.holding[address] = word`.
 import modbusSerial from 'modbus-serial';
 import type { ServerSerial as ServerSerialType } from 'modbus-serial/ServerSerial.js';
+import { serialBinding } from '../../src/sources/serial/hangup-aware-binding.ts';
 
 type Tables = { holding: number[]; input: number[]; coils: boolean[]; discrete: boolean[] };
 
@@ -42,7 +43,8 @@ export async function startModbusSlave(path: string, unitIds: number[]): Promise
         table(unit).coils[address] = value;
       },
     },
-    { path, baudRate: 9600, unitID: 255 } as never,
+    // The hang-up-aware binding: when the agent closes its end, this side must not spin (see src/sources/serial/hangup-aware-binding.ts).
+    { path, baudRate: 9600, unitID: 255, binding: serialBinding } as never,
   );
   await new Promise<void>((resolve, reject) => {
     server.once('initialized', () => resolve());

@@ -1,6 +1,7 @@
 // Real ports for the commands that write to devices (serial.write, modbus.write): a line sensor on
 // one pty pair and a Modbus slave on another, with the sensors' config to give the agent.
-import { SerialPort } from 'serialport';
+import { SerialPortStream } from '@serialport/stream';
+import { serialBinding } from '../../src/sources/serial/hangup-aware-binding.ts';
 import { startModbusSlave, type ModbusSlave } from './modbus-slave.ts';
 import { ptyPair } from './pty-pair.ts';
 
@@ -16,7 +17,7 @@ export async function startWriteTargets(): Promise<WriteTargets> {
   const serialPty = await ptyPair();
   const modbusPty = await ptyPair();
   const slave = await startModbusSlave(modbusPty.devicePath, [3]);
-  const device = new SerialPort({ path: serialPty.devicePath, baudRate: 9600, autoOpen: false });
+  const device = new SerialPortStream({ binding: serialBinding, path: serialPty.devicePath, baudRate: 9600, autoOpen: false });
   await new Promise<void>((resolve, reject) => device.open((e) => (e ? reject(e) : resolve())));
   let received = '';
   device.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));

@@ -1,7 +1,8 @@
 // One RS-485 bus: one port, one modbus-serial client, requests strictly one at a time (a second
 // master talking mid-frame would garble both). Sensors on the same port share it.
 import modbusSerial from 'modbus-serial';
-import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
+import type { ModbusRTU, SerialPortOptions } from 'modbus-serial/ModbusRTU.js';
+import { serialBinding } from '../serial/hangup-aware-binding.ts';
 import type { Logger } from '../../log.ts';
 import type { SerialSettings } from '../serial/serial-connection.ts';
 
@@ -75,12 +76,19 @@ export class ModbusBus {
     if (this.#client.isOpen) await new Promise<void>((resolve) => this.#client.close(() => resolve()));
   }
 
+  /** modbus-serial passes these on to node-serialport, the binding too (its typings omit it). */
+  #portOptions(): SerialPortOptions {
+    const s = this.#settings;
+    const options = { baudRate: s.baudRate, dataBits: s.dataBits, parity: s.parity, stopBits: s.stopBits, binding: serialBinding };
+    return options;
+  }
+
   async #ensureOpen(): Promise<void> {
     if (this.#client.isOpen) return;
     if (this.#closed) throw new Error(`Modbus bus ${this.port} is closed`);
     if (Date.now() < this.#retryAt) throw new Error(`serial port ${this.port} unavailable (${this.#lastFailure}); retrying`);
     this.#opening ??= this.#client
-      .connectRTUBuffered(this.#settings.port, { baudRate: this.#settings.baudRate, dataBits: this.#settings.dataBits, parity: this.#settings.parity, stopBits: this.#settings.stopBits })
+      .connectRTUBuffered(this.#settings.port, this.#portOptions())
       .then(
         () => {
           if (this.#lastFailure) this.#log.info({ event: 'modbus-bus-reopened', port: this.port }, `Modbus bus ${this.port} is open again`);

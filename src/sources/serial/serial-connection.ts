@@ -1,7 +1,8 @@
 // One serial port that stays open: reopened with backoff when it is missing at start, unplugged
 // or failing with EIO. On Linux an unplug shows up either as a 'close' with `disconnected: true`
 // or as nothing at all until the next write fails with EIO: both lead here to a reopen.
-import { SerialPort } from 'serialport';
+import { SerialPortStream } from '@serialport/stream';
+import { serialBinding } from './hangup-aware-binding.ts';
 import type { Logger } from '../../log.ts';
 
 export interface SerialSettings {
@@ -26,7 +27,7 @@ export class SerialConnection {
   readonly #settings: SerialSettings;
   readonly #log: Logger;
   readonly #events: SerialConnectionEvents;
-  #port: SerialPort | undefined;
+  #port: SerialPortStream | undefined;
   #retryMs = FIRST_RETRY_MS;
   #timer: NodeJS.Timeout | undefined;
   #stopped = true;
@@ -74,13 +75,14 @@ export class SerialConnection {
   #open(): void {
     if (this.#stopped) return;
     const s = this.#settings;
-    const port = new SerialPort({
+    const port = new SerialPortStream({
       path: s.port,
       baudRate: s.baudRate,
       dataBits: s.dataBits,
       parity: s.parity,
       stopBits: s.stopBits,
       autoOpen: false,
+      binding: serialBinding,
       ...(s.rs485 ? { rs485: { enabled: s.rs485.enabled, rtsOnSend: s.rs485.rtsOnSend, rtsAfterSend: s.rs485.rtsAfterSend } } : {}),
     });
     this.#port = port;
@@ -100,13 +102,13 @@ export class SerialConnection {
     });
   }
 
-  #lose(port: SerialPort, reason: string): void {
+  #lose(port: SerialPortStream, reason: string): void {
     if (this.#port !== port || this.#stopped) return;
     this.#events.lost(reason);
     this.#retry(port, reason);
   }
 
-  #retry(port: SerialPort, reason: string): void {
+  #retry(port: SerialPortStream, reason: string): void {
     this.#port = undefined;
     port.removeAllListeners('data');
     if (port.isOpen) port.close(() => undefined);
