@@ -17,17 +17,6 @@ import { openOutbox } from '../src/outbox/sqlite-outbox.ts';
 import { startFaultProxy } from '../test/helpers/fault-proxy.ts';
 import { startMosquitto } from '../test/helpers/mosquitto.ts';
 
-if (process.argv[2] === '--fill') {
-  const [, , , fillDir, count] = process.argv;
-  const { config } = parseConfigText(JSON.stringify({ agent: { id: 'bench', dataDir: fillDir }, cloud: { provider: 'mqtt', url: 'mqtt://127.0.0.1:1' }, outbox: { sync: 'normal' } }));
-  const outbox = openOutbox({ dataDir: fillDir!, agentId: 'bench', config: config.outbox, log: createLogger({ level: 'warn' }) });
-  const n = Number(count);
-  for (let seq = 1; seq <= n; seq++) outbox.append({ sensorId: `s${seq % 4}`, ts: Date.now() - n + seq, values: { seq, temperature: 21.5 + (seq % 10) / 10, humidity: 40 + (seq % 7) } });
-  outbox.flush();
-  outbox.close();
-  process.exit(0);
-}
-
 const total = Number(process.argv[2] ?? 1_000_000);
 const batchSize = Number(process.env.BATCH ?? 1000);
 const inFlight = Number(process.env.IN_FLIGHT ?? 32);
@@ -38,7 +27,7 @@ const proxy = await startFaultProxy(broker.port);
 try {
   const { config } = parseConfigText(JSON.stringify({ agent: { id: 'bench', dataDir: dir }, cloud: { provider: 'mqtt', url: proxy.url, inFlight, batchSize }, outbox: { sync: 'normal' } }));
   const fillStart = performance.now();
-  execFileSync(process.execPath, [import.meta.filename, '--fill', dir, String(total)], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(import.meta.dirname, 'fill-backlog.ts'), dir, String(total)], { stdio: 'inherit' });
   const fillMs = performance.now() - fillStart;
   const outbox = openOutbox({ dataDir: dir, agentId: 'bench', config: config.outbox, log });
   const rssBefore = process.memoryUsage().rss;

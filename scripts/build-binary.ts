@@ -17,13 +17,11 @@ import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUNDLE_NAME, bundleCli } from './binary/bundle.ts';
-import { launcherSource } from './binary/launcher.ts';
 import { runtimeFor } from './binary/runtime.ts';
-import { TARGETS, type BinaryTarget } from './binary/targets.ts';
+import { BINARY_HEAP_FLAGS, TARGETS, type BinaryTarget } from './binary/targets.ts';
 import { MANIFEST_ASSET, type AddonManifest } from '../src/service/native-addons.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const BINARY_HEAP_FLAGS = ['--max-old-space-size=128', '--max-semi-space-size=4'] as const;
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // postject is CommonJS and untyped; its API saves the CLI's extra process.
 const { inject } = createRequire(import.meta.url)('postject') as { inject: (file: string, name: string, data: Buffer, options: { sentinelFuse: string }) => Promise<void> };
@@ -51,7 +49,6 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const bundle = join(work, BUNDLE_NAME);
 await bundleCli(resolve(ROOT, values.entry), bundle, ROOT);
-writeFileSync(join(work, 'launcher.cjs'), launcherSource());
 
 const sums: string[] = [];
 for (const target of targets) {
@@ -71,9 +68,8 @@ async function buildOne(target: BinaryTarget, output: string): Promise<void> {
   // the blob records the paths it was given, and absolute ones would differ between checkouts.
   mkdirSync(join(dir, 'addons'));
   copyFileSync(bundle, join(dir, BUNDLE_NAME));
-  copyFileSync(join(work, 'launcher.cjs'), join(dir, 'launcher.cjs'));
   const manifest: AddonManifest = {};
-  const assets: Record<string, string> = { [BUNDLE_NAME]: BUNDLE_NAME };
+  const assets: Record<string, string> = {};
   for (const [name, file] of Object.entries(target.addons)) {
     const asset = `addons/${name}.node`;
     copyFileSync(file, join(dir, asset));
@@ -84,16 +80,12 @@ async function buildOne(target: BinaryTarget, output: string): Promise<void> {
   assets[MANIFEST_ASSET] = MANIFEST_ASSET;
 
   const config = {
-    main: 'launcher.cjs',
+    main: BUNDLE_NAME,
     output: 'sea.blob',
     disableExperimentalSEAWarning: true,
     // A snapshot or code cache is V8 data for the builder's CPU: unusable on another architecture.
-    // The launcher is a few lines and the bundle is an ES module (never code-cached), so nothing is lost.
     useSnapshot: false,
     useCodeCache: false,
-    // Gateways have 1 GB. Left alone, V8 grows the heap to ~350 MB while draining a backlog (garbage
-    // from fast allocation, ~60 MB live); these caps keep the drain near 150 MB for about 17 % less
-    // throughput (bench/drain.ts). NODE_OPTIONS still extends them (a systemd drop-in can raise them).
     execArgv: [...BINARY_HEAP_FLAGS],
     assets,
   };

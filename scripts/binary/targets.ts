@@ -6,6 +6,13 @@ import { resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
+/**
+ * V8 heap caps every binary starts with (SEA execArgv). Gateways have 1 GB; left alone, V8 grows the
+ * heap to ~350 MB while draining a backlog (garbage from fast allocation, ~40 MB live). NODE_OPTIONS
+ * still extends them (a systemd drop-in can raise them). bench/outbox.ts runs with them too.
+ */
+export const BINARY_HEAP_FLAGS = ['--max-old-space-size=128', '--max-semi-space-size=4'] as const;
+
 export interface BinaryTarget {
   /** Suffix of the file name: dist/edge-agent-<name>. */
   name: string;

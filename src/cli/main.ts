@@ -105,9 +105,8 @@ program
     process.stdout.write(`edge-agent ${AGENT_VERSION} (node ${process.version}, ${process.platform}-${process.arch})\n`);
   });
 
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
+// No top-level await: the binary's bundle is CommonJS (the only main script Node 24's SEA runs).
+program.parseAsync(process.argv).catch((error: unknown) => {
   const debug = process.env.EDGE_AGENT_DEBUG === '1';
   if (error instanceof AgentError) {
     process.stderr.write(`edge-agent: ${error.message}\n`);
@@ -117,4 +116,4 @@ try {
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`edge-agent: unexpected error: ${message}\n${debug && error instanceof Error ? `${error.stack}\n` : '(set EDGE_AGENT_DEBUG=1 for details)\n'}`);
   process.exit(ExitCode.software);
-}
+});

@@ -21,7 +21,10 @@ function formatLabels(labels: Labels): string {
   return `{${entries.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
-export function renderPrometheus(s: StatusSnapshot, gateway: GatewaySample | undefined): string {
+/** The agent's own memory, as process.memoryUsage() reports it. */
+export type ProcessMemory = Pick<NodeJS.MemoryUsage, 'rss' | 'heapUsed'>;
+
+export function renderPrometheus(s: StatusSnapshot, gateway: GatewaySample | undefined, memory: ProcessMemory = process.memoryUsage()): string {
   const out = new Exposition();
   const one = (value: number): [Labels, number][] => [[{}, value]];
   const perSensor = (pick: (sensor: StatusSnapshot['sensors'][string]) => number): [Labels, number][] => Object.entries(s.sensors).map(([id, sensor]) => [{ sensor: id }, pick(sensor)]);
@@ -45,6 +48,8 @@ export function renderPrometheus(s: StatusSnapshot, gateway: GatewaySample | und
   out.metric('edge_agent_sensor_io_errors_total', 'counter', 'Port, timeout and device errors, per sensor.', perSensor((x) => x.ioErrors));
   out.metric('edge_agent_sensor_last_reading_age_seconds', 'gauge', 'Seconds since the sensor last produced a reading.', perSensor((x) => (x.lastReadingAt === null ? NaN : (s.now - x.lastReadingAt) / 1000)));
   out.metric('edge_agent_commands_total', 'counter', 'Commands by outcome.', (['succeeded', 'failed', 'refused'] as const).map((outcome) => [{ outcome }, s.commands[outcome]]));
+  out.metric('edge_agent_process_resident_memory_bytes', 'gauge', 'Resident memory of the agent process (RSS).', one(memory.rss));
+  out.metric('edge_agent_process_heap_used_bytes', 'gauge', 'JavaScript heap in use by the agent.', one(memory.heapUsed));
   out.metric('edge_agent_clock_synchronized', 'gauge', '1 when the system clock looks synchronized.', one(s.clockSynchronized ? 1 : 0));
   if (gateway) {
     for (const [key, value] of Object.entries(gateway)) {

@@ -82,7 +82,8 @@ describe('health verdict', () => {
 
 describe('prometheus text', () => {
   it('has HELP and TYPE for every metric, _total counters and escaped labels', () => {
-    const text = renderPrometheus(snapshot(), { 'mem.usedPercent': 75, 'net.eth0.rxBytes': 10 });
+    const text = renderPrometheus(snapshot(), { 'mem.usedPercent': 75, 'net.eth0.rxBytes': 10 }, { rss: 98_000_000, heapUsed: 21_000_000 });
+    assert.match(text, /^edge_agent_process_resident_memory_bytes 98000000$/m);
     assert.match(text, /^# HELP edge_agent_link_reconnects_total .+\n# TYPE edge_agent_link_reconnects_total counter\nedge_agent_link_reconnects_total 2$/m);
     assert.match(text, /^edge_agent_dropped_readings_total\{sensor="room \\"1\\""\} 3$/m);
     assert.match(text, /^edge_agent_sensor_readings_total\{sensor="room"\} 105$/m);
