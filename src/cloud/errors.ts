@@ -22,3 +22,29 @@ export class CredentialsUnavailableError extends AgentError {
     this.retryAfterMs = retryAfterMs;
   }
 }
+
+/** MQTT 5 reason codes a broker puts in a PUBACK to refuse a publish, in words for a technician. */
+const PUBACK_REFUSALS: Record<number, string> = {
+  0x80: 'unspecified error',
+  0x83: 'implementation specific error',
+  0x87: 'not authorized (check the topic and the permissions of these credentials)',
+  0x90: 'topic name invalid',
+  0x91: 'packet identifier in use',
+  0x97: 'quota exceeded',
+  0x99: 'payload format invalid',
+};
+
+/**
+ * The cloud took a publish and refused it (MQTT 5 PUBACK reason code 0x80 or above). The readings
+ * stay in the outbox: the forwarder backs off and sends them again, it never drops them for this.
+ */
+export class PublishRefusedError extends Error {
+  readonly reasonCode: number;
+  readonly topic: string;
+  constructor(topic: string, reasonCode: number) {
+    super(`the cloud refused a publish on ${topic}: ${PUBACK_REFUSALS[reasonCode] ?? 'refused'} (reason code 0x${reasonCode.toString(16)})`);
+    this.name = 'PublishRefusedError';
+    this.reasonCode = reasonCode;
+    this.topic = topic;
+  }
+}

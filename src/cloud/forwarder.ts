@@ -1,9 +1,10 @@
 // Moves readings from the outbox to the cloud: lease a batch, let the adapter encode it, publish
 // at QoS 1, and ack the lease only when the cloud acknowledged every message of it. A lease whose
 // messages did not all arrive is nacked and sent again (at-least-once; readings carry ids for dedup).
-import type { Logger } from '../log.ts';
+import { RateLimitedLog, type Logger } from '../log.ts';
 import type { Lease, Outbox } from '../outbox/outbox.ts';
 import type { CloudAdapter, TelemetryRecord } from './adapter.ts';
+import { PublishRefusedError } from './errors.ts';
 import type { OutgoingMessage } from './message.ts';
 import { RateMeter, TokenBucket } from './rate-limiter.ts';
 import type { CloudSession } from './session.ts';
@@ -25,6 +26,13 @@ export interface ForwarderOptions {
 
 /** With oldest-first and a backlog, every Nth lease takes the newest readings so live data is not starved. */
 const LIVE_SHARE_EVERY = 4;
+/**
+ * After the cloud refuses a publish (PUBACK reason code), nothing is sent for this long, doubling up
+ * to REFUSAL_MAX_MS while refusals go on: a quota clears, a permission gets fixed in the portal, and
+ * meanwhile neither the uplink nor the cloud is hammered with the same batch at every commit.
+ */
+const REFUSAL_FIRST_MS = 1000;
+const REFUSAL_MAX_MS = 300_000;
 
 export class Forwarder {
   readonly #o: ForwarderOptions;
@@ -38,11 +46,16 @@ export class Forwarder {
   #retryTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #idle: (() => void)[] = [];
+  readonly #now: () => number;
+  #refusalDelayMs = REFUSAL_FIRST_MS;
+  #pausedUntil = 0;
+  readonly #refusalLog = new RateLimitedLog(60_000);
 
   constructor(options: ForwarderOptions) {
     this.#o = options;
     this.#log = options.log.child({ component: 'forwarder' });
     const now = options.now ?? Date.now;
+    this.#now = now;
     this.#bucket = options.rateLimit === undefined ? undefined : new TokenBucket(options.rateLimit, now);
     this.#rate = new RateMeter(60_000, 12, now);
   }
@@ -76,6 +89,11 @@ export class Forwarder {
   /** Fills the in-flight window from the outbox. Cheap to call often: it returns at once when there is nothing to do. */
   pump(): void {
     if (this.#pumping) return;
+    const pausedFor = this.#pausedUntil - this.#now();
+    if (pausedFor > 0) {
+      this.#scheduleRetry(pausedFor);
+      return;
+    }
     this.#pumping = true;
     try {
       while (this.#running && this.#o.session.connected && this.#messagesInFlight < this.#o.inFlight) {
@@ -142,9 +160,14 @@ export class Forwarder {
       this.#messagesInFlight -= messages.length;
       if (failed) {
         this.#o.outbox.nack(lease.leaseId);
-        const first = errors.find((e) => e !== undefined);
-        this.#log.debug({ event: 'lease-nacked', leaseId: lease.leaseId, err: first }, 'batch not acknowledged; it will be sent again');
+        const refused = errors.find((e) => e instanceof PublishRefusedError);
+        if (refused) this.#pauseAfterRefusal(refused);
+        else this.#log.debug({ event: 'lease-nacked', leaseId: lease.leaseId, err: errors.find((e) => e !== undefined) }, 'batch not acknowledged; it will be sent again');
       } else {
+        if (this.#refusalDelayMs > REFUSAL_FIRST_MS) {
+          this.#refusalDelayMs = REFUSAL_FIRST_MS;
+          this.#log.info({ event: 'publish-accepted-again' }, 'the cloud accepts publishes again; sending the readings kept meanwhile');
+        }
         this.#o.outbox.ack(lease.leaseId);
         this.#o.session.recordDelivered(telemetry.length);
         this.#rate.add(telemetry.length);
@@ -154,6 +177,23 @@ export class Forwarder {
       // After a failure, wait for the session's next 'connected' instead of spinning on a dead link.
       if (!failed) this.pump();
     });
+  }
+
+  #pauseAfterRefusal(refused: PublishRefusedError): void {
+    const now = this.#now();
+    // Leases in flight together are refused together: one pause for all of them.
+    if (now < this.#pausedUntil) return;
+    const delayMs = this.#refusalDelayMs;
+    this.#pausedUntil = now + delayMs;
+    this.#refusalDelayMs = Math.min(REFUSAL_MAX_MS, delayMs * 2);
+    const suppressed = this.#refusalLog.admit(String(refused.reasonCode), now);
+    if (suppressed >= 0) {
+      this.#log.warn(
+        { event: 'publish-refused', topic: refused.topic, reasonCode: refused.reasonCode, retryInMs: delayMs, suppressedSinceLast: suppressed },
+        `${refused.message}; the readings stay in the outbox and are sent again in ${Math.round(delayMs / 1000)} s`,
+      );
+    }
+    this.#scheduleRetry(delayMs);
   }
 
   #scheduleRetry(ms: number): void {

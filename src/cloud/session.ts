@@ -6,7 +6,7 @@ import type { Logger } from '../log.ts';
 import type { LinkState, LinkStatus } from '../status/snapshot.ts';
 import type { CloudAdapter, ConnectOptions } from './adapter.ts';
 import { fullJitterDelay, MIN_RECONNECT_DELAY_MS } from './backoff.ts';
-import { ClockNotSynchronizedError, CredentialsUnavailableError } from './errors.ts';
+import { ClockNotSynchronizedError, CredentialsUnavailableError, PublishRefusedError } from './errors.ts';
 import type { IncomingMessage, OutgoingMessage, PublishProperties } from './message.ts';
 
 export interface SessionOptions {
@@ -80,6 +80,8 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       publishedMessages: 0,
       bytesSent: 0,
       publishRate: 0,
+      refusedMessages: 0,
+      refusing: null,
     };
   }
 
@@ -123,8 +125,16 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         const settle = this.#pending.get(id);
         if (!settle) return;
         this.#pending.delete(id);
-        if (error) settle(error);
+        const reasonCode = (error as { code?: unknown } | undefined)?.code;
+        if (error && typeof reasonCode === 'number' && reasonCode >= 0x80) {
+          const refused = new PublishRefusedError(message.topic, reasonCode);
+          this.#status.refusedMessages++;
+          this.#status.refusing = refused.message;
+          this.#recordError(refused.message);
+          settle(refused);
+        } else if (error) settle(error);
         else {
+          this.#status.refusing = null;
           this.#status.publishedMessages++;
           this.#status.bytesSent += payloadBytes + Buffer.byteLength(message.topic);
           settle();

@@ -12,6 +12,7 @@ export function evaluateHealth(s: StatusSnapshot, config: HealthConfig): HealthV
   if (s.link.state !== 'connected' && s.now - s.link.since > config.linkDownAfter) {
     reasons.push(`cloud link ${s.link.state} for ${Math.round((s.now - s.link.since) / 1000)} s${s.link.lastError ? ` (last error: ${s.link.lastError})` : ''}`);
   }
+  if (s.link.refusing) reasons.push(s.link.refusing);
   if (s.outbox.maxBytes > 0 && s.outbox.bytes >= s.outbox.maxBytes * config.outboxFullRatio) {
     reasons.push(`outbox ${Math.round((100 * s.outbox.bytes) / s.outbox.maxBytes)}% full (${s.outbox.pending} readings pending)`);
   }

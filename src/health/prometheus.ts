@@ -36,6 +36,7 @@ export function renderPrometheus(s: StatusSnapshot, gateway: GatewaySample | und
   out.metric('edge_agent_published_messages_total', 'counter', 'Messages acknowledged by the cloud.', one(s.link.publishedMessages));
   out.metric('edge_agent_sent_bytes_total', 'counter', 'Payload and topic bytes published.', one(s.link.bytesSent));
   out.metric('edge_agent_publish_rate', 'gauge', 'Readings per second delivered over the last minute.', one(s.link.publishRate));
+  out.metric('edge_agent_publish_refused_total', 'counter', 'Messages the cloud refused (MQTT 5 PUBACK reason code); their readings are kept and sent again.', one(s.link.refusedMessages));
   out.metric('edge_agent_in_flight_messages', 'gauge', 'Messages published and not yet acknowledged.', one(s.link.inFlight));
   out.metric('edge_agent_outbox_pending', 'gauge', 'Readings stored and not yet delivered.', one(s.outbox.pending));
   out.metric('edge_agent_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest pending reading.', one(s.outbox.oldestTs === null ? 0 : (s.now - s.outbox.oldestTs) / 1000));

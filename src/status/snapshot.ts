@@ -25,6 +25,10 @@ export interface LinkStatus {
   bytesSent: number;
   /** Readings per second over the last minute. */
   publishRate: number;
+  /** Publishes the cloud refused (MQTT 5 PUBACK with a failure reason code). */
+  refusedMessages: number;
+  /** Why publishes are being refused, until one is accepted again; null while they are accepted. */
+  refusing: string | null;
 }
 
 export interface SensorStatus extends SensorStats {
