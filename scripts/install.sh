@@ -3,6 +3,7 @@
 #
 #   sudo ./install.sh                      install or upgrade: binary, unit, user, dirs; start the service
 #   sudo ./install.sh --config my.json     use this config if /etc/edge-agent/agent.config.json is absent
+#   sudo ./install.sh --allow-reboot       also let the service user reboot (polkit), for system.reboot
 #   sudo ./install.sh --uninstall          remove all but the config and the data (outbox)
 #   sudo ./install.sh --uninstall --purge  remove everything, the user and the unsent readings too
 #
@@ -18,12 +19,13 @@ UNIT=""
 CONFIG=""
 MODE=install
 PURGE=0
+ALLOW_REBOOT=0
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   echo
-  echo "options: --binary FILE  --unit FILE  --config FILE  --root DIR  --uninstall  --purge"
+  echo "options: --binary FILE  --unit FILE  --config FILE  --root DIR  --allow-reboot  --uninstall  --purge"
 }
 
 die() {
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
     --config) CONFIG="${2:?--config needs a file}"; shift 2 ;;
     --uninstall) MODE=uninstall; shift ;;
     --purge) PURGE=1; shift ;;
+    --allow-reboot) ALLOW_REBOOT=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
@@ -57,6 +60,10 @@ CONFIG_DIR="$ROOT/etc/$NAME"
 CONFIG_DEST="$CONFIG_DIR/agent.config.json"
 STATE_DIR="$ROOT/var/lib/$NAME"
 CACHE_DIR="$ROOT/var/cache/$NAME"
+# system.reboot runs `systemctl reboot` as the unprivileged service user: logind asks polkit. The
+# JavaScript rule is for polkit >= 0.106 (Debian 12, Raspberry Pi OS bookworm), the .pkla for older.
+POLKIT_RULE="$ROOT/etc/polkit-1/rules.d/50-$NAME-reboot.rules"
+POLKIT_PKLA="$ROOT/etc/polkit-1/localauthority/50-local.d/50-$NAME-reboot.pkla"
 
 # systemctl only on the live system, and only when systemd is what booted it.
 use_systemctl() {
@@ -164,6 +171,13 @@ install_agent() {
     echo "wrote $CONFIG_DEST"
   fi
 
+  if [ "$ALLOW_REBOOT" -eq 1 ]; then
+    write_reboot_permission
+    echo "the $NAME user may now reboot the gateway (commands.allowReboot must also be true): $POLKIT_RULE"
+  elif [ -e "$POLKIT_RULE" ]; then
+    echo "keeping the reboot permission $POLKIT_RULE (--uninstall removes it)"
+  fi
+
   if [ "$upgrade" -eq 1 ]; then echo "upgraded $BIN_DEST to: $new_version"; else echo "installed $BIN_DEST: $new_version"; fi
 
   local config_ok=1
@@ -186,11 +200,36 @@ install_agent() {
   fi
 }
 
+write_reboot_permission() {
+  install -d -m 0755 "$(dirname "$POLKIT_RULE")" "$(dirname "$POLKIT_PKLA")"
+  cat >"$POLKIT_RULE.new" <<EOF
+// Written by edge-agent's install.sh --allow-reboot: the service user may reboot the gateway
+// (the cloud command system.reboot, when commands.allowReboot is true in its config).
+polkit.addRule(function (action, subject) {
+  if (subject.user === "$NAME" && (action.id === "org.freedesktop.login1.reboot" || action.id === "org.freedesktop.login1.reboot-multiple-sessions")) {
+    return polkit.Result.YES;
+  }
+});
+EOF
+  cat >"$POLKIT_PKLA.new" <<EOF
+# Written by edge-agent's install.sh --allow-reboot (polkit before 0.106 reads these files).
+[edge-agent may reboot]
+Identity=unix-user:$NAME
+Action=org.freedesktop.login1.reboot;org.freedesktop.login1.reboot-multiple-sessions
+ResultAny=yes
+ResultInactive=yes
+ResultActive=yes
+EOF
+  chmod 0644 "$POLKIT_RULE.new" "$POLKIT_PKLA.new"
+  mv -f "$POLKIT_RULE.new" "$POLKIT_RULE"
+  mv -f "$POLKIT_PKLA.new" "$POLKIT_PKLA"
+}
+
 uninstall_agent() {
   if use_systemctl; then
     systemctl disable --now "$NAME.service" >/dev/null 2>&1 || true
   fi
-  rm -f "$BIN_DEST" "$UNIT_DEST" "$SYSUSERS_DEST"
+  rm -f "$BIN_DEST" "$UNIT_DEST" "$SYSUSERS_DEST" "$POLKIT_RULE" "$POLKIT_PKLA"
   rm -rf "$CACHE_DIR"
   use_systemctl && systemctl daemon-reload
   if [ "$PURGE" -eq 1 ]; then

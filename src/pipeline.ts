@@ -92,7 +92,15 @@ export class Pipeline {
         sources: () => this.sources,
         outbox: this.outbox,
         requestRestart: hooks.requestRestart,
-        reboot: () => rebootGateway().then(() => undefined),
+        reboot: () =>
+          rebootGateway().then(
+            () => undefined,
+            (error: Error & { stderr?: string }) => {
+              // The reply ("rebooting") has left already: the log is where a refused reboot shows.
+              const why = error.stderr?.trim().split('\n')[0] || error.message;
+              this.#log.error({ event: 'reboot-failed', reason: why }, `system.reboot: systemctl reboot failed (${why}); the edge-agent user needs permission to reboot: install.sh --allow-reboot`);
+            },
+          ),
       }),
       allow: config.commands.allow,
       timeoutMs: config.commands.timeout,

@@ -82,3 +82,29 @@ test('a binary that cannot run here is refused before anything is written', { sk
 test('unknown options are refused with usage', async () => {
   await assert.rejects(run('bash', [INSTALL, '--frobnicate']), (error: { stderr: string }) => /unknown option: --frobnicate/.test(error.stderr));
 });
+
+test('--allow-reboot grants the service user reboot through polkit, and only that; uninstall takes it back', { skip: !isRoot && 'needs root' }, async () => {
+  const root = mkdtempSync(join(work, 'root-'));
+  const granted = await install(root, '--binary', fakeBinary('1.0.0'), '--allow-reboot');
+  assert.match(granted.stdout, /may now reboot the gateway/);
+  const ruleFile = join(root, 'etc/polkit-1/rules.d/50-edge-agent-reboot.rules');
+  const pklaFile = join(root, 'etc/polkit-1/localauthority/50-local.d/50-edge-agent-reboot.pkla');
+  assert.equal(statSync(ruleFile).mode & 0o777, 0o644);
+  assert.match(readFileSync(pklaFile, 'utf8'), /^Identity=unix-user:edge-agent$/m);
+
+  // Run the rule as polkit would: it answers for the agent's user and the reboot actions only.
+  const rules: ((action: { id: string }, subject: { user: string }) => unknown)[] = [];
+  const polkit = { Result: { YES: 'yes' }, addRule: (rule: (typeof rules)[number]) => rules.push(rule) };
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- evaluating the generated polkit rule is the point
+  new Function('polkit', readFileSync(ruleFile, 'utf8'))(polkit);
+  const decide = (id: string, user: string) => rules.map((rule) => rule({ id }, { user })).find((r) => r !== undefined);
+  assert.equal(decide('org.freedesktop.login1.reboot', 'edge-agent'), 'yes');
+  assert.equal(decide('org.freedesktop.login1.reboot-multiple-sessions', 'edge-agent'), 'yes');
+  assert.equal(decide('org.freedesktop.login1.power-off', 'edge-agent'), undefined);
+  assert.equal(decide('org.freedesktop.login1.reboot', 'pi'), undefined);
+
+  const upgraded = await install(root, '--binary', fakeBinary('1.1.0'));
+  assert.match(upgraded.stdout, /keeping the reboot permission/);
+  await install(root, '--uninstall');
+  assert.ok(!existsSync(ruleFile) && !existsSync(pklaFile));
+});
