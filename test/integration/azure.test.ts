@@ -17,7 +17,7 @@ describe('azure end to end', { timeout: 120_000 }, () => {
   const agents: AgentProcess[] = [];
   before(async () => {
     pki = makeTestPki([HOST]);
-    hub = await startAzureEmulator({ host: HOST, devices: [{ deviceId: 'gw1', key: KEY }, { deviceId: 'gw2', key: KEY }], tls: pki });
+    hub = await startAzureEmulator({ host: HOST, devices: [{ deviceId: 'gw1', key: KEY }, { deviceId: 'gw2', key: KEY }, { deviceId: 'gw3', key: KEY }], tls: pki });
   });
   after(async () => {
     for (const agent of agents) await agent.cleanup();
@@ -53,6 +53,16 @@ describe('azure end to end', { timeout: 120_000 }, () => {
     await hub.waitFor(() => hub.reported.some((r) => JSON.stringify(r.body).includes('outbox.sync')), 10_000, 'the refused change reported');
     assert.ok(hub.reported.some((r) => JSON.stringify(r.body).includes('"agentVersion"')), 'agent facts are reported');
     assert.deepEqual(hub.violations, []);
+  });
+
+  it('over WebSockets (wss, /$iothub/websocket, subprotocol mqtt): every reading and a direct method', async () => {
+    const agent = agentFor('gw3', { transport: 'wss', url: hub.wssUrl }, { count: 100 });
+    await hub.waitFor(() => seqsOf('gw3').size >= 100, 20_000, 'all 100 readings over wss');
+    assert.deepEqual([...seqsOf('gw3')].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1));
+    const answer = await hub.invokeMethod('gw3', 'ping', {});
+    assert.equal(answer.status, 200);
+    assert.deepEqual(hub.violations, []);
+    await agent.stop();
   });
 
   it('renews a 20 s token three times without losing a reading', async () => {

@@ -2,10 +2,14 @@
 // MQTT 3.1.1, clientId = deviceId, the username the hub requires, a SAS token recomputed from the
 // device key with `sr` naming this device and `se` in the future, a disconnect at `se`, only the
 // documented topics, at most 5 subscriptions, QoS 2 closes the link, 256 KB per message. It answers
-// twin GETs, and tests can invoke direct methods and push desired properties.
+// twin GETs, and tests can invoke direct methods and push desired properties. The same hub listens
+// for MQTT over WebSockets too (`wssUrl`): TLS, only the path /$iothub/websocket, and only with the
+// `mqtt` subprotocol, as the hub requires on port 443.
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer, type Server } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import { deviceResourceUri, parseSasToken, signSas } from '../../../src/cloud/adapters/azure/sas-token.ts';
 
 export interface AzureDevice {
@@ -22,6 +26,8 @@ export interface AzureViolation {
 
 export interface AzureEmulator {
   url: string;
+  /** wss://127.0.0.1:<port>/$iothub/websocket */
+  wssUrl: string;
   host: string;
   telemetry: { deviceId: string; topic: string; body: unknown }[];
   reported: { deviceId: string; body: unknown }[];
@@ -49,6 +55,7 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
   const subscriptionCount = new WeakMap<Client, number>();
   const expiryTimers = new Set<NodeJS.Timeout>();
   const pendingMethods = new Map<string, (r: { status: number; body: unknown }) => void>();
+  const methodTarget = new Map<string, string>();
   let rid = 0;
   let desiredVersion = 1;
   const emulator = {} as AzureEmulator;
@@ -61,7 +68,13 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
   const listeners = new Set<() => void>();
   const notify = () => listeners.forEach((l) => l());
 
+  /** The device each cloud-to-device payload is for (aedes forwards the same Buffer to every subscriber). */
+  const recipientOf = new WeakMap<Buffer, string>();
   const broker = await Aedes.createBroker({
+    authorizeForward(client, packet) {
+      const recipient = recipientOf.get(packet.payload as Buffer);
+      return recipient === undefined || deviceOf.get(client) === recipient ? packet : null;
+    },
     authenticate(client, username, password, done) {
       const refuse = (reason: string, code: AuthenticateError['returnCode']) => {
         refusals.push({ clientId: client.id, reason });
@@ -124,15 +137,17 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
         const match = /^\$iothub\/methods\/res\/(\d+)\/\?\$rid=(.+)$/.exec(topic);
         const waiter = match ? pendingMethods.get(match[2]!) : undefined;
         if (!match || !waiter) return fail('method', `method response ${topic} matches no pending $rid`);
+        if (methodTarget.get(match[2]!) !== deviceId) return fail('method', `method response ${topic} from ${deviceId}, which was not asked`);
+        methodTarget.delete(match[2]!);
         pendingMethods.delete(match[2]!);
         waiter({ status: Number(match[1]), body: body() });
       } else if (/^\$iothub\/twin\/GET\/\?\$rid=.+$/.test(topic)) {
         const requestRid = topic.slice(topic.indexOf('$rid=') + 5);
-        setImmediate(() => void publishTo(`$iothub/twin/res/200/?$rid=${requestRid}`, { desired: { ...desired, $version: desiredVersion }, reported: {} }));
+        setImmediate(() => void publishTo(deviceId, `$iothub/twin/res/200/?$rid=${requestRid}`, { desired: { ...desired, $version: desiredVersion }, reported: {} }));
       } else if (/^\$iothub\/twin\/PATCH\/properties\/reported\/\?\$rid=.+$/.test(topic)) {
         reported.push({ deviceId, body: body() });
         const requestRid = topic.slice(topic.indexOf('$rid=') + 5);
-        setImmediate(() => void publishTo(`$iothub/twin/res/204/?$rid=${requestRid}&$version=${reported.length}`, null));
+        setImmediate(() => void publishTo(deviceId, `$iothub/twin/res/204/?$rid=${requestRid}&$version=${reported.length}`, null));
       } else {
         return fail('topic', `publish to an undocumented topic: ${topic}`);
       }
@@ -141,18 +156,37 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
     },
   });
 
-  function publishTo(topic: string, body: unknown): Promise<void> {
-    return new Promise((resolve, reject) =>
-      broker.publish({ cmd: 'publish', topic, payload: Buffer.from(body === null ? '' : JSON.stringify(body)), qos: 1, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())),
-    );
+  /** Cloud-to-device messages go to one device, as on the hub, though the topics name none. */
+  function publishTo(deviceId: string, topic: string, body: unknown): Promise<void> {
+    const payload = Buffer.from(body === null ? '' : JSON.stringify(body));
+    recipientOf.set(payload, deviceId);
+    return new Promise((resolve, reject) => broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())));
   }
 
   const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key }, broker.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
 
+  const webSockets = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false) });
+  webSockets.on('connection', (socket) => broker.handle(createWebSocketStream(socket)));
+  const wssServer: HttpsServer = createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, (_req, res) => res.writeHead(404).end());
+  wssServer.on('upgrade', (req, socket, head) => {
+    const path = new URL(req.url ?? '/', 'https://hub').pathname;
+    const protocols = String(req.headers['sec-websocket-protocol'] ?? '');
+    const wrong = path !== '/$iothub/websocket' ? `path ${path}, not /$iothub/websocket` : !/(^|,)\s*mqtt\s*(,|$)/.test(protocols) ? `subprotocol "${protocols}", not mqtt` : undefined;
+    if (wrong) {
+      violations.push({ rule: 'websocket', clientId: '(before CONNECT)', detail: wrong });
+      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+      return;
+    }
+    webSockets.handleUpgrade(req, socket, head, (ws) => webSockets.emit('connection', ws, req));
+  });
+  await new Promise<void>((resolve) => wssServer.listen(0, '127.0.0.1', resolve));
+  const wssPort = (wssServer.address() as AddressInfo).port;
+
   Object.assign(emulator, {
     url: `mqtts://127.0.0.1:${port}`,
+    wssUrl: `wss://127.0.0.1:${wssPort}/$iothub/websocket`,
     host: options.host,
     telemetry,
     reported,
@@ -160,8 +194,9 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
     connections,
     refusals,
     desired,
-    async invokeMethod(_deviceId: string, method: string, payload: unknown, timeoutMs = 30_000) {
+    async invokeMethod(deviceId: string, method: string, payload: unknown, timeoutMs = 30_000) {
       const requestRid = String(++rid);
+      methodTarget.set(requestRid, deviceId);
       const answer = new Promise<{ status: number; body: unknown }>((resolve, reject) => {
         const timer = setTimeout(() => {
           pendingMethods.delete(requestRid);
@@ -169,13 +204,13 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
         }, timeoutMs);
         pendingMethods.set(requestRid, (r) => (clearTimeout(timer), resolve(r)));
       });
-      await publishTo(`$iothub/methods/POST/${method}/?$rid=${requestRid}`, payload);
+      await publishTo(deviceId, `$iothub/methods/POST/${method}/?$rid=${requestRid}`, payload);
       return answer;
     },
-    async pushDesired(_deviceId: string, patch: Record<string, unknown>) {
+    async pushDesired(deviceId: string, patch: Record<string, unknown>) {
       Object.assign(desired, patch);
       desiredVersion++;
-      await publishTo(`$iothub/twin/PATCH/properties/desired/?$version=${desiredVersion}`, { ...patch, $version: desiredVersion });
+      await publishTo(deviceId, `$iothub/twin/PATCH/properties/desired/?$version=${desiredVersion}`, { ...patch, $version: desiredVersion });
     },
     waitFor(check: () => boolean, timeoutMs = 15_000, what = 'a condition') {
       if (check()) return Promise.resolve();
@@ -197,6 +232,10 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
       for (const timer of expiryTimers) clearTimeout(timer);
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of webSockets.clients) socket.terminate();
+      await new Promise<void>((resolve) => webSockets.close(() => resolve()));
+      wssServer.closeAllConnections();
+      await new Promise<void>((resolve) => wssServer.close(() => resolve()));
     },
   } satisfies AzureEmulator);
   return emulator;
