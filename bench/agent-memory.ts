@@ -94,7 +94,8 @@ try {
   // Uplink back: the peak is measured from here (clear_refs 5 resets VmHWM).
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
   heapPeak = 0;
-  broker = await startMosquitto({ port: brokerPort });
+  // Nagle off on the broker, as in bench/drain.ts: otherwise its delayed PUBACKs are what is measured.
+  broker = await startMosquitto({ port: brokerPort, configLines: ['allow_anonymous true', 'set_tcp_nodelay true'] });
   // The drain is timed from the reconnection, not from the broker's start (the agent may be in
   // its reconnect backoff).
   let left = held;

@@ -1,6 +1,7 @@
 // Drains a 1,000,000-reading backlog from a real SQLite outbox to a local Mosquitto over loopback,
 // through the real session, forwarder and generic adapter. Prints readings/s, messages/s and bytes on
-// the wire per reading (counted by a TCP proxy: MQTT framing and acks included).
+// the wire per reading (counted by the broker, $SYS/broker/bytes/received: MQTT framing included; a
+// TCP proxy in this process used to count them, and cost the drain a third of its speed).
 // The backlog is written by a child process, so the RSS figures are the drain's own, as on a gateway
 // that restarts after an outage with a full outbox.
 //   [BATCH=1000] [IN_FLIGHT=32] npx node [--max-old-space-size=128 --max-semi-space-size=4] bench/drain.ts [readings]
@@ -14,7 +15,7 @@ import { CloudSession } from '../src/cloud/session.ts';
 import { parseConfigText } from '../src/config/load.ts';
 import { createLogger } from '../src/log.ts';
 import { openOutbox } from '../src/outbox/sqlite-outbox.ts';
-import { startFaultProxy } from '../test/helpers/fault-proxy.ts';
+import mqtt from 'mqtt';
 import { startMosquitto } from '../test/helpers/mosquitto.ts';
 
 const total = Number(process.argv[2] ?? 1_000_000);
@@ -22,10 +23,21 @@ const batchSize = Number(process.env.BATCH ?? 1000);
 const inFlight = Number(process.env.IN_FLIGHT ?? 32);
 const dir = mkdtempSync(join(tmpdir(), 'edge-agent-drain-'));
 const log = createLogger({ level: 'warn' });
-const broker = await startMosquitto();
-const proxy = await startFaultProxy(broker.port);
+// Mosquitto leaves Nagle's algorithm on by default: its small PUBACKs then wait for the agent's delayed
+// ACKs (~40 ms each), and a loopback drain measures that (about 45,000 instead of 150,000 readings/s
+// with the defaults). A bench of the agent turns it off.
+const broker = await startMosquitto({ configLines: ['allow_anonymous true', 'set_tcp_nodelay true', 'sys_interval 1'] });
+const sys = await mqtt.connectAsync(broker.url, { clientId: 'bench-sys' });
+let bytesReceived = { value: 0, at: 0 };
+sys.on('message', (_topic, payload) => (bytesReceived = { value: Number(payload.toString()), at: performance.now() }));
+await sys.subscribeAsync('$SYS/broker/bytes/received');
+/** The broker's count, published once a second: waits for one taken after `after`. */
+const receivedSince = async (after: number) => {
+  while (bytesReceived.at <= after) await new Promise((r) => setTimeout(r, 50));
+  return bytesReceived.value;
+};
 try {
-  const { config } = parseConfigText(JSON.stringify({ agent: { id: 'bench', dataDir: dir }, cloud: { provider: 'mqtt', url: proxy.url, inFlight, batchSize }, outbox: { sync: 'normal' } }));
+  const { config } = parseConfigText(JSON.stringify({ agent: { id: 'bench', dataDir: dir }, cloud: { provider: 'mqtt', url: broker.url, inFlight, batchSize }, outbox: { sync: 'normal' } }));
   const fillStart = performance.now();
   execFileSync(process.execPath, [join(import.meta.dirname, 'fill-backlog.ts'), dir, String(total)], { stdio: 'inherit' });
   const fillMs = performance.now() - fillStart;
@@ -39,14 +51,17 @@ try {
   const connected = new Promise<void>((resolve) => session.once('connected', resolve));
   session.start();
   await connected;
+  const bytesBefore = await receivedSince(performance.now());
   const start = performance.now();
   forwarder.start();
   while (outbox.stats().pending > 0 || session.status().inFlight > 0) {
     await new Promise((r) => setTimeout(r, 20));
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   }
-  const seconds = (performance.now() - start) / 1000;
+  const end = performance.now();
+  const seconds = (end - start) / 1000;
   const status = session.status();
+  const bytesUp = (await receivedSince(end)) - bytesBefore;
   forwarder.stop();
   await session.stop();
   outbox.close();
@@ -56,13 +71,13 @@ try {
       `drain: ${fmt(total)} readings, backlog filled in ${(fillMs / 1000).toFixed(1)} s, drained in ${seconds.toFixed(2)} s`,
       `  readings/s        ${fmt(total / seconds)}`,
       `  messages/s        ${fmt(status.publishedMessages / seconds)} (${config.cloud.batchSize} readings per message, ${config.cloud.inFlight} in flight)`,
-      `  bytes on wire     ${(proxy.bytesUp / total).toFixed(1)} per reading (${fmt(proxy.bytesUp)} bytes agent -> broker, MQTT framing included)`,
+      `  bytes on wire     ${(bytesUp / total).toFixed(1)} per reading (${fmt(bytesUp)} bytes agent -> broker, MQTT framing included, counted by the broker)`,
       `  RSS               ${(rssBefore / 1024 / 1024).toFixed(0)} MB with the outbox open before the drain, ${(rssPeak / 1024 / 1024).toFixed(0)} MB peak while draining`,
       '',
     ].join('\n'),
   );
 } finally {
-  await proxy.close();
+  await sys.endAsync(true);
   await broker.cleanup();
   rmSync(dir, { recursive: true, force: true });
 }
