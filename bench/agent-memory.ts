@@ -99,7 +99,10 @@ try {
   // The drain is timed from the reconnection, not from the broker's start (the agent may be in
   // its reconnect backoff).
   let left = held;
-  while (!linkUp) left = (await pending()) ?? left;
+  while (!linkUp) {
+    await sleep(20);
+    left = (await pending()) ?? left;
+  }
   const drainStart = performance.now();
   const fromBacklog = left;
   while (left > 50) {

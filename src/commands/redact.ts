@@ -1,30 +1,32 @@
 import { validateConfigObject } from '../config/load.ts';
 import { Secret } from '../config/primitives.ts';
 
-/** Keys whose string values are secrets even when the config does not validate. References ({"env"}, {"file"}) are not secrets and stay. */
+/** Keys whose string values are treated as secrets in a config that does not validate. References ({"env"}, {"file"}) are not secrets and stay. */
 const SECRET_KEY = /(password|secret|sharedaccesskey|accesskey|connectionstring|token|hardwarekey)$/i;
 
 /**
  * The raw config as it may be shown to the cloud or a log: inline secrets replaced. Which fields are
  * secret comes from the schema (every field declared `secret()` parses to a Secret), so a new
- * secret field in a new adapter is redacted without anyone remembering to list it here.
+ * secret field in a new adapter is redacted without anyone remembering to list it here. Only a
+ * config that does not validate falls back to key names.
  */
 export function redactConfig(raw: unknown): unknown {
-  let secrets = new Set<string>();
+  let isSecret: (key: string, value: string) => boolean;
   try {
-    secrets = secretValues(validateConfigObject(raw, 'config'));
+    const secrets = secretValues(validateConfigObject(raw, 'config'));
+    isSecret = (_key, value) => secrets.has(value);
   } catch {
-    // A config that does not validate is redacted by key names alone.
+    isSecret = (key) => SECRET_KEY.test(key);
   }
-  return redact(raw, '', secrets);
+  return redact(raw, '', isSecret);
 }
 
-function redact(value: unknown, key: string, secrets: Set<string>): unknown {
-  if (Array.isArray(value)) return value.map((item) => redact(item, '', secrets));
+function redact(value: unknown, key: string, isSecret: (key: string, value: string) => boolean): unknown {
+  if (Array.isArray(value)) return value.map((item) => redact(item, '', isSecret));
   if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redact(v, k, secrets)]));
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redact(v, k, isSecret)]));
   }
-  return typeof value === 'string' && (SECRET_KEY.test(key) || secrets.has(value)) ? '[redacted]' : value;
+  return typeof value === 'string' && isSecret(key, value) ? '[redacted]' : value;
 }
 
 function secretValues(value: unknown, found = new Set<string>()): Set<string> {

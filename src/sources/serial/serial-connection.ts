@@ -1,6 +1,7 @@
 // One serial port that stays open: reopened with backoff when it is missing at start, unplugged
-// or failing with EIO. On Linux an unplug shows up either as a 'close' with `disconnected: true`
-// or as nothing at all until the next write fails with EIO: both lead here to a reopen.
+// or failing with EIO. On Linux an unplug hangs the tty up; the hang-up-aware binding turns that into
+// a 'close' with `disconnected: true`, and a write that fails with EIO counts the same: both lead
+// here to a reopen.
 import { SerialPortStream } from '@serialport/stream';
 import { serialBinding } from './hangup-aware-binding.ts';
 import type { Logger } from '../../log.ts';
