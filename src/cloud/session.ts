@@ -295,6 +295,9 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         const granted = await client.subscribeAsync(topics, { qos: 1 });
         const refused = granted.filter((g) => g.qos === 128);
         if (refused.length > 0) this.#log.error({ event: 'subscribe-refused', topics: refused.map((g) => g.topic) }, `the cloud refused subscriptions to ${refused.map((g) => g.topic).join(', ')}: commands on them will not arrive`);
+        const accepted = granted.filter((g) => g.qos !== 128).map((g) => g.topic);
+        // Commands published before this point are not delivered (clean session): the moment matters to whoever sends them.
+        if (accepted.length > 0) this.#log.info({ event: 'subscribed', topics: accepted }, `subscribed to ${accepted.join(', ')}: commands and answers from the cloud arrive from now on`);
       } catch (error) {
         this.#log.warn({ event: 'subscribe-failed', err: error }, 'subscribing failed; will retry on the next connection');
       }

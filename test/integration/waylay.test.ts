@@ -113,7 +113,7 @@ for (const { profile, tls } of profiles) {
         sensors: [{ id: 'sim', type: 'simulated', interval: '10ms', count: COUNT }],
         commands: { allow: ['ping', 'status'] },
       });
-      await agent.waitForLog((l) => l.event === 'connected');
+      await agent.waitForLog((l) => l.event === 'subscribed');
     });
     after(async () => {
       await agent?.cleanup();

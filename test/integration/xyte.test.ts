@@ -161,7 +161,8 @@ describe('xyte', { timeout: 120_000 }, () => {
     await emulator.waitFor(() => emulator.configUpdates.some((u) => (u.body as { version?: number }).version === 2), 10_000, 'config/update echo');
     await agent.waitForLog((l) => l.event === 'config-changed', 10_000);
     assert.equal((JSON.parse(readFileSync(agent.configPath, 'utf8')) as { agent: { logLevel: string } }).agent.logLevel, 'info');
-    await agent.waitForLog((l) => l.event === 'connected' && agent.logs.indexOf(l) > agent.logs.findIndex((x) => x.event === 'config-changed'), 20_000);
+    // Pushes sent before the new session has subscribed would be lost, and the checks below would pass without them.
+    await agent.waitForLog((l) => l.event === 'subscribed' && agent.logs.indexOf(l) > agent.logs.findIndex((x) => x.event === 'config-changed'), 20_000);
 
     const echoes = emulator.configUpdates.length;
     await emulator.pushConfig(deviceId, { version: 2, last_updated: new Date().toISOString(), edgeAgent: { agent: { logLevel: 'debug' } } });
