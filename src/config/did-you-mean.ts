@@ -15,14 +15,18 @@ function distance(a: string, b: string): number {
 
 /** The known name closest to a typo, when it is close enough to be the likely intent. */
 export function closest(typo: string, known: readonly string[]): string | undefined {
+  const limit = Math.max(2, Math.floor(typo.length / 3));
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {
+    // The distance is at least the difference in length: a key of 100 KB is not compared letter by
+    // letter with every allowed key (a config may hold thousands of unknown keys).
+    if (Math.abs(candidate.length - typo.length) > limit) continue;
     const d = candidate.toLowerCase() === typo.toLowerCase() ? 0 : distance(typo, candidate);
     if (d < bestDistance) {
       best = candidate;
       bestDistance = d;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(typo.length / 3)) ? best : undefined;
+  return best !== undefined && bestDistance <= limit ? best : undefined;
 }

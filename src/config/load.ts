@@ -1,11 +1,14 @@
 // Reads agent.config.json (comments allowed), validates it and reports every problem at once,
-// each with its JSON path, line and column, what was expected and what was found.
-import { readFileSync } from 'node:fs';
+// each with its JSON path, line and column, what was expected and what was found. Linear in the
+// size of the file and the number of problems: check-config, config.set and cloud pushes all run
+// this on the event loop, where a slow check would starve the watchdog.
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { getNodeValue, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import type { z } from 'zod';
-import { ConfigError, type ConfigProblem } from '../errors.ts';
+import { ConfigError, MAX_LISTED_PROBLEMS, type ConfigProblem } from '../errors.ts';
 import { closest } from './did-you-mean.ts';
-import { formatPath, lineColumn, locate, type JsonPath } from './locate.ts';
+import { fileSizeProblem, objectNestingProblem, sizeProblem, textNestingProblem } from './input-limits.ts';
+import { formatPath, Locator, type JsonPath } from './locate.ts';
 import { configSchema, type AgentConfig } from './schema.ts';
 import { knownKeysAt } from './shape.ts';
 
@@ -22,8 +25,18 @@ export interface LoadedConfig {
 export function loadConfigFile(file: string): LoadedConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // The size is checked on the open file before reading: a wrong --config (a log, an image) must
+    // not be read whole into a gateway's memory just to be refused.
+    const fd = openSync(file, 'r');
+    try {
+      const tooLarge = fileSizeProblem(fstatSync(fd).size);
+      if (tooLarge) throw new ConfigError(file, [tooLarge]);
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EACCES' ? 'permission denied' : String(code ?? err);
     throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${why}` }]);
@@ -32,25 +45,37 @@ export function loadConfigFile(file: string): LoadedConfig {
 }
 
 export function parseConfigText(text: string, file = 'agent.config.json'): { config: AgentConfig; raw: unknown } {
+  const tooLarge = sizeProblem(text);
+  if (tooLarge) throw new ConfigError(file, [tooLarge]);
+  // Before parseTree: the parser, getNodeValue, duplicateKeys and zod all recurse per level.
+  const locator = new Locator(text);
+  const tooDeep = textNestingProblem(text, locator);
+  if (tooDeep) throw new ConfigError(file, [tooDeep]);
   const syntax: ParseError[] = [];
   const tree = parseTree(text, syntax, { allowTrailingComma: true, disallowComments: false });
   if (syntax.length > 0) {
-    throw new ConfigError(
-      file,
-      syntax.map((e) => ({ path: '', ...lineColumn(text, e.offset), message: `JSON syntax error: ${describeSyntaxError(e)}` })),
-    );
+    // The parser reports in file order, so the first ones are the ones listed.
+    const listed = syntax.slice(0, MAX_LISTED_PROBLEMS).map((e) => ({ path: '', ...locator.at(e.offset), message: `JSON syntax error: ${describeSyntaxError(e)}` }));
+    throw new ConfigError(file, listed, syntax.length);
   }
   if (!tree || tree.type !== 'object') throw new ConfigError(file, [{ path: '', line: 1, column: 1, message: 'expected a JSON object { ... } at the top of the file' }]);
-  const duplicates = duplicateKeys(tree, text);
+  const problems: ConfigProblem[] = [];
+  duplicateKeys(tree, locator, [], problems);
   const raw: unknown = getNodeValue(tree);
   const result = configSchema.safeParse(raw);
-  const problems = [...duplicates, ...(result.success ? [] : result.error.issues.flatMap((issue) => toProblems(issue, raw, tree, text)))];
+  if (!result.success) {
+    // A loop, not push(...): one issue can carry 100,000 unknown keys, too many arguments for a call.
+    for (const issue of result.error.issues) for (const problem of toProblems(issue, raw, tree, locator)) problems.push(problem);
+  }
   if (problems.length > 0 || !result.success) throw new ConfigError(file, sortByPosition(problems));
   return { config: result.data, raw };
 }
 
 /** Validates a config object that did not come from a file (config.set, cloud config pushes). */
 export function validateConfigObject(raw: unknown, source: string): AgentConfig {
+  // JSON.stringify recurses too: a pushed object is checked for depth before it is turned into text.
+  const tooDeep = objectNestingProblem(raw);
+  if (tooDeep) throw new ConfigError(source, [tooDeep]);
   return parseConfigText(JSON.stringify(raw, null, 2), source).config;
 }
 
@@ -77,22 +102,27 @@ function describeSyntaxError(error: ParseError): string {
   return names[code] ?? code;
 }
 
-function duplicateKeys(node: Node, text: string, path: JsonPath = []): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+/** Appends to `problems` (not returning arrays to spread: that copied every problem once per level). */
+function duplicateKeys(node: Node, locator: Locator, path: JsonPath, problems: ConfigProblem[]): void {
   if (node.type === 'object') {
     const seen = new Set<string>();
     for (const property of node.children ?? []) {
       const [keyNode, valueNode] = property.children ?? [];
       if (!keyNode) continue;
       const key = String(keyNode.value);
-      if (seen.has(key)) problems.push({ path: formatPath([...path, key]), ...lineColumn(text, keyNode.offset), message: `"${key}" appears twice in the same object; only one may stay` });
+      path.push(key);
+      if (seen.has(key)) problems.push({ path: formatPath(path), ...locator.at(keyNode.offset), message: `"${key}" appears twice in the same object; only one may stay` });
       seen.add(key);
-      if (valueNode) problems.push(...duplicateKeys(valueNode, text, [...path, key]));
+      if (valueNode) duplicateKeys(valueNode, locator, path, problems);
+      path.pop();
     }
   } else if (node.type === 'array') {
-    node.children?.forEach((child, index) => problems.push(...duplicateKeys(child, text, [...path, index])));
+    node.children?.forEach((child, index) => {
+      path.push(index);
+      duplicateKeys(child, locator, path, problems);
+      path.pop();
+    });
   }
-  return problems;
 }
 
 function valueAt(raw: unknown, path: JsonPath): { present: boolean; value: unknown } {
@@ -118,9 +148,9 @@ function listValues(values: readonly unknown[]): string {
   return shown.length > 8 ? `${shown.slice(0, 2).join(', ')} … ${shown[shown.length - 1]}` : shown.join(', ');
 }
 
-function toProblems(issue: z.core.$ZodIssue, raw: unknown, tree: Node, text: string): ConfigProblem[] {
+function toProblems(issue: z.core.$ZodIssue, raw: unknown, tree: Node, locator: Locator): ConfigProblem[] {
   const path = issue.path as JsonPath;
-  const where = (p: JsonPath, key = false) => ({ path: formatPath(p), ...locate(tree, text, p, key) });
+  const where = (p: JsonPath, key = false) => ({ path: formatPath(p), ...locator.path(tree, p, key) });
   const found = valueAt(raw, path);
   const foundText = found.present ? `found ${describeFound(found.value, path)}` : 'found nothing (this field is required)';
   switch (issue.code) {

@@ -2,6 +2,13 @@ import { validate } from 'node-cron';
 import { z } from 'zod';
 import { duration } from '../config/primitives.ts';
 
+const LISTEN = /^[^\s:]+:\d{1,5}$/;
+
+function portInRange(listen: string): boolean {
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  return port >= 1 && port <= 65535;
+}
+
 export const healthConfigSchema = z
   .strictObject({
     schedule: z
@@ -15,7 +22,10 @@ export const healthConfigSchema = z
         enabled: z.boolean().default(true),
         listen: z
           .string()
-          .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port such as "127.0.0.1:9880"')
+          .regex(LISTEN, 'expected host:port such as "127.0.0.1:9880"')
+          // Five digits pass the pattern up to 99999; listen() would throw at start, after check-config said OK.
+          // Port 0 (any free port) is refused too: nobody could find the endpoint.
+          .refine((listen) => !LISTEN.test(listen) || portInRange(listen), 'expected a port between 1 and 65535 in host:port such as "127.0.0.1:9880"')
           .default('127.0.0.1:9880')
           .meta({ description: 'Where /health and /metrics listen. Loopback by default: expose it only on purpose.' }),
       })
