@@ -1,17 +1,18 @@
-// The agent's state directory (outbox, stored cloud credentials): created on first use, and a clear
-// answer when the service user cannot write it.
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { DataDirError } from './errors.ts';
+// The agent's state directory (outbox, stored cloud credentials, status socket): created on first
+// use, a clear answer when the service user cannot write it, and a warning when other users can
+// look inside (readings and credentials are nobody else's business).
+import { statSync } from 'node:fs';
+import type { Logger } from './log.ts';
+import { ensureWritableDataDir } from './outbox/data-dir.ts';
 
-export function ensureDataDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
-    accessSync(dir, constants.W_OK | constants.R_OK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new DataDirError(
-      `cannot use the data directory ${dir} (${code ?? String(error)}): it must exist and be writable by the agent's user; for example: sudo mkdir -p ${dir} && sudo chown edge-agent: ${dir}`,
-      { cause: error },
+export function ensureDataDir(dir: string, log?: Logger): void {
+  ensureWritableDataDir(dir);
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & 0o007) !== 0 && log) {
+    const octal = mode.toString(8).padStart(4, '0');
+    log.warn(
+      { event: 'data-dir-open-to-others', dataDir: dir, mode: octal },
+      `the data directory ${dir} is mode ${octal}: other users can look inside. The agent's own files are owner-only, but anything else put there is not; chmod o-rwx ${dir}`,
     );
   }
 }

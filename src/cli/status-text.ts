@@ -15,6 +15,13 @@ export function formatStatus(s: StatusSnapshot): string {
     ...(link.lastError ? [`           last error ${ago(s.now, link.lastErrorAt)}: ${link.lastError}`] : []),
     `sent       ${link.publishedReadings} readings in ${link.publishedMessages} messages, ${bytes(link.bytesSent)}; ${link.publishRate.toFixed(1)}/s; ${link.inFlight} in flight`,
     `outbox     ${s.outbox.pending} pending${s.outbox.pendingReserved ? ` (+${s.outbox.pendingReserved} replies)` : ''}, oldest ${s.outbox.oldestTs === null ? '-' : ago(s.now, s.outbox.oldestTs)}, ${bytes(s.outbox.bytes)} of ${bytes(s.outbox.maxBytes)}; ${dropped} dropped${s.outbox.diskFull ? '; DISK FULL' : ''}`,
+    ...(s.outbox.unavailable
+      ? [
+          `           UNAVAILABLE since ${ago(s.now, s.outbox.unavailable.since)}: ${s.outbox.unavailable.reason}`,
+          `           ${s.outbox.unavailable.freeBytes === null ? '?' : bytes(s.outbox.unavailable.freeBytes)} free in ${s.outbox.unavailable.dataDir}; ${s.outbox.unavailable.held} readings held in memory; next attempt ${s.outbox.unavailable.nextAttemptAt === null ? 'now' : `in ${ms(Math.max(0, s.outbox.unavailable.nextAttemptAt - s.now))}`}`,
+        ]
+      : []),
+    ...(s.outbox.unstored ? [`           ${s.outbox.unstored} readings could not be stored on arrival (outbox unavailable)`] : []),
     ...Object.entries(s.outbox.dropped)
       .filter(([, n]) => n > 0)
       .map(([sensor, n]) => `           dropped ${n} from ${sensor}`),

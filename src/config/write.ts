@@ -1,17 +1,30 @@
-// Writing the config back (config.set, cloud config pushes): atomically, with the previous file kept,
-// so a power cut mid-write never leaves a technician with a half-written config.
-import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+// Writing the config back (config.set, cloud config pushes) and the credential files the cloud
+// adapters store: atomically, with the previous config kept, so a power cut mid-write never leaves a
+// technician with a half-written file. Every file the agent writes whole goes through writeFileAtomic.
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-export function writeFileAtomic(path: string, text: string, mode = 0o640): void {
+/** O_EXCL: never open what someone else put at the temp path; O_NOFOLLOW: never write through a link. */
+const CREATE_EXCLUSIVELY = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Writes `path` through a temp file created exclusively beside it, then renames it into place. The
+ * mode is set exactly (umask cannot widen or narrow it): credentials pass 0o600.
+ */
+export function writeFileAtomic(path: string, content: string | Uint8Array, mode = 0o640): void {
   const temp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(temp, 'w', mode);
+  const fd = openTemp(temp, mode);
   try {
-    writeSync(fd, text);
+    fchmodSync(fd, mode);
+    writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
     fsyncSync(fd);
-  } finally {
+  } catch (error) {
     closeSync(fd);
+    rmSync(temp, { force: true });
+    throw error;
   }
+  closeSync(fd);
+  // rename() replaces the name itself: a link planted at `path` is replaced, its target untouched.
   renameSync(temp, path);
   // The rename is durable only once the directory entry is on disk.
   const dir = openSync(dirname(path), 'r');
@@ -22,12 +35,38 @@ export function writeFileAtomic(path: string, text: string, mode = 0o640): void 
   }
 }
 
+function openTemp(temp: string, mode: number): number {
+  try {
+    return openSync(temp, CREATE_EXCLUSIVELY, mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  // A regular file here is what a crash mid-write leaves (pids repeat after a reboot): remove it and
+  // try once more. Anything else (a link, a fifo) was put there by someone else: refuse, loudly.
+  const existing = lstatSync(temp);
+  if (!existing.isFile()) {
+    throw Object.assign(new Error(`refusing to write ${temp}: it exists and is ${existing.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; the agent never writes through links. Remove it (rm ${temp}) and try again`), { code: 'EEXIST' });
+  }
+  rmSync(temp);
+  return openSync(temp, CREATE_EXCLUSIVELY, mode);
+}
+
 /** Writes the new config, keeping the previous one as `<file>.bak`. Returns the backup path. */
 export function replaceConfigFile(path: string, text: string): string | undefined {
   const backup = `${path}.bak`;
-  if (existsSync(path)) copyFileSync(path, backup);
-  writeFileAtomic(path, text);
-  return existsSync(backup) ? backup : undefined;
+  // Keep the file's own mode: a config holding secrets may have been made 0600 on purpose.
+  let mode = 0o640;
+  let previous: Buffer | undefined;
+  try {
+    mode = statSync(path).mode & 0o777;
+    previous = readFileSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  // Not copyFileSync: it would write through a link planted at the backup path.
+  if (previous !== undefined) writeFileAtomic(backup, previous, mode);
+  writeFileAtomic(path, text, mode);
+  return previous !== undefined ? backup : undefined;
 }
 
 /** Deep merge for partial configs: objects merge key by key, arrays and scalars replace, null deletes. */

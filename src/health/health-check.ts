@@ -16,7 +16,10 @@ export function evaluateHealth(s: StatusSnapshot, config: HealthConfig): HealthV
   if (s.outbox.maxBytes > 0 && s.outbox.bytes >= s.outbox.maxBytes * config.outboxFullRatio) {
     reasons.push(`outbox ${Math.round((100 * s.outbox.bytes) / s.outbox.maxBytes)}% full (${s.outbox.pending} readings pending)`);
   }
-  if (s.outbox.diskFull) reasons.push('the disk holding the outbox is full');
+  const unavailable = s.outbox.unavailable;
+  if (unavailable) {
+    reasons.push(`the outbox cannot be opened for ${Math.round((s.now - unavailable.since) / 1000)} s (${unavailable.reason}); ${unavailable.held} readings held in memory, ${s.outbox.unstored ?? 0} not stored since start`);
+  } else if (s.outbox.diskFull) reasons.push('the disk holding the outbox is full');
   for (const [id, sensor] of Object.entries(s.sensors)) {
     const last = sensor.lastReadingAt ?? s.startedAt;
     if (s.now - last > config.sensorSilentAfter) reasons.push(`sensor ${id} silent for ${Math.round((s.now - last) / 1000)} s${sensor.lastError ? ` (last error: ${sensor.lastError})` : ''}`);

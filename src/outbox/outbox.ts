@@ -38,6 +38,23 @@ export interface OutboxStats {
   commits: number;
   /** Set while the disk is full (SQLITE_FULL): appends are held, then the policy applies. */
   diskFull: boolean;
+  /** Present while the outbox file cannot be opened (a full disk or an I/O error at start): the agent runs on, holding readings in memory. */
+  unavailable?: OutboxUnavailable;
+  /** Readings that arrived while the outbox could not be opened, since the agent started: held in memory instead of stored (then stored, or dropped past the bound). */
+  unstored?: number;
+}
+
+export interface OutboxUnavailable {
+  /** What SQLite or the file system said at the last attempt. */
+  reason: string;
+  dataDir: string;
+  /** Free bytes on the file system holding dataDir at the last attempt, or null when it cannot be read. */
+  freeBytes: number | null;
+  since: number;
+  attempts: number;
+  nextAttemptAt: number | null;
+  /** Readings in memory now, stored when the file opens (lost if the agent stops first). */
+  held: number;
 }
 
 export interface LeaseOptions {
@@ -47,7 +64,7 @@ export interface LeaseOptions {
 }
 
 export interface Outbox {
-  /** Buffers a reading; it is committed within commitInterval. Returns its sequence number. */
+  /** Buffers a reading; it is committed within commitInterval. Returns its sequence number (0 while the outbox is unavailable: it is numbered when stored). */
   append(reading: Reading): number;
   /** Buffers a command reply or event in the reserved lane, which retention never drops to make room for telemetry. */
   appendReserved(body: unknown): number;

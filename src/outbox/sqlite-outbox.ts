@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import type { FieldValue, Reading } from '../sources/reading.ts';
 import type { OutboxConfig } from './config.ts';
 import { DropCounter } from './drop-counter.ts';
+import { heldReadingsLimit } from './held-readings.ts';
 import { LeaseRanges, type SeqRange } from './lease-ranges.ts';
 import type { Lease, LeaseOptions, Outbox, OutboxEntry, OutboxStats } from './outbox.ts';
 import { reservedBudget, rowsToDrop, telemetryBudget } from './retention.ts';
@@ -86,9 +87,16 @@ class SqliteOutbox implements Outbox {
     this.#now = options.now ?? Date.now;
     const opened = openStoreFile({ dataDir: options.dataDir, sync: options.config.sync, log: options.log, now: this.#now, ...(options.maxPageCount === undefined ? {} : { maxPageCount: options.maxPageCount }) });
     this.#db = opened.db;
-    this.#s = prepareStatements(this.#db);
+    let stored: ReturnType<typeof readStoredState>;
+    try {
+      this.#s = prepareStatements(this.#db);
+      stored = readStoredState(this.#db);
+    } catch (error) {
+      // The caller retries the open (a disk that fails reads too): do not leak a handle per attempt.
+      this.#db.close();
+      throw error;
+    }
     this.#idPrefix = `${options.agentId}-${opened.epoch}-`;
-    const stored = readStoredState(this.#db);
     this.#lastSeq = stored.lastSeq;
     this.#committedSeq = stored.lastSeq;
     this.#pending = stored.pending;
@@ -97,7 +105,7 @@ class SqliteOutbox implements Outbox {
     this.#pageSize = stored.pageSize;
     this.#drops = new DropCounter(stored.drops, options.log, this.#now);
     this.#batchFields = options.config.commitBatch * READING_FIELDS;
-    this.#heldLimit = Math.max(10_000, options.config.commitBatch * 4);
+    this.#heldLimit = heldReadingsLimit(options.config);
     this.#usedBytes = this.#measureUsedBytes();
     // Age retention and space reclaim at once: an agent that was off for weeks starts clean.
     this.#commit();

@@ -6,6 +6,7 @@ import { ensureWritableDataDir } from './data-dir.ts';
 import type { Logger } from '../log.ts';
 import { isCorruption, quarantine } from './quarantine.ts';
 import { applySchema } from './schema.ts';
+import { guardStoreFiles } from './store-file-guard.ts';
 
 export const STORE_FILE = 'outbox.db';
 
@@ -44,6 +45,7 @@ export function openStoreFile(options: StoreFileOptions): OpenedStore {
 }
 
 function openAndCheck(path: string, options: StoreFileOptions): OpenedStore {
+  guardStoreFiles(path, options.log);
   const db = new Database(path);
   try {
     // Must precede the first table; INCREMENTAL gives pages back after an outage drained, without a
