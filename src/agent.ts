@@ -4,6 +4,8 @@ import { copyFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import { clockSynchronized } from './clock.ts';
+import { cloudLinkWarnings } from './cloud/adapters/index.ts';
+import { logLinkWarnings } from './cloud/link-warnings.ts';
 import { loadConfigFile, validateConfigObject, type LoadedConfig } from './config/load.ts';
 import { mergeConfig, replaceConfigFile } from './config/write.ts';
 import { ensureDataDir } from './data-dir.ts';
@@ -43,7 +45,7 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    ensureDataDir(this.config.agent.dataDir);
+    ensureDataDir(this.config.agent.dataDir, this.#log);
     this.#pipeline = this.#build(this.#loaded);
     await this.#pipeline.start();
     this.#api = await startLocalApi(statusSocketPath(this.config.agent.dataDir), () => this.snapshot());
@@ -51,6 +53,7 @@ export class Agent {
       { event: 'started', version: AGENT_VERSION, config: this.#loaded.file, provider: this.config.cloud.provider, sensors: this.config.sensors.length },
       `edge-agent ${AGENT_VERSION} running: ${this.config.sensors.length} sensor(s) -> ${this.config.cloud.provider}`,
     );
+    logLinkWarnings(this.#log, cloudLinkWarnings(this.config.cloud));
   }
 
   async stop(): Promise<void> {
@@ -160,10 +163,11 @@ export class Agent {
     await this.#pipeline?.stop();
     this.#loaded = next;
     this.#log.level = next.config.agent.logLevel;
-    ensureDataDir(next.config.agent.dataDir);
+    ensureDataDir(next.config.agent.dataDir, this.#log);
     this.#pipeline = this.#build(next);
     await this.#pipeline.start();
     this.#log.info({ event: 'reloaded' }, 'config reloaded');
+    logLinkWarnings(this.#log, cloudLinkWarnings(next.config.cloud));
   }
 
   #build(loaded: LoadedConfig): Pipeline {

@@ -1,8 +1,9 @@
 // `edge-agent doctor`: what breaks gateways in the field, checked in the order a technician would,
 // each with OK/WARN/FAIL and a fix. Exit code 1 when anything failed.
 import type { Writable } from 'node:stream';
-import { adapterDefinitions } from '../cloud/adapters/index.ts';
+import { adapterDefinitions, cloudLinkWarnings } from '../cloud/adapters/index.ts';
 import type { AdapterDefinition, ConnectOptions } from '../cloud/adapter.ts';
+import { linkWarnings } from '../cloud/link-warnings.ts';
 import { clockSynchronized } from '../clock.ts';
 import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
@@ -11,7 +12,7 @@ import { fetchStatus, statusSocketPath } from '../status/local-api.ts';
 import type { StatusSnapshot } from '../status/snapshot.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { doctorExitCode, fail, formatCheck, ok, warn, type CheckResult } from './doctor/check.ts';
-import { checkCredentials, checkDns, checkTcp, checkTls, endpointOf } from './doctor/cloud-checks.ts';
+import { checkCredentials, checkDns, checkTcp, checkTls, endpointOf, withLinkWarnings } from './doctor/cloud-checks.ts';
 import { checkOutboxFile, checkOutboxOfRunningAgent } from './doctor/outbox-check.ts';
 import { checkClock, checkDataDir, checkSerialPort } from './doctor/system-checks.ts';
 
@@ -74,18 +75,18 @@ async function cloudChecks(loaded: LoadedConfig, running: StatusSnapshot | undef
     });
     options = await adapter.connectOptions();
   } catch (error) {
-    return [fail('cloud', `cannot prepare the connection: ${(error as Error).message}`, 'check the cloud section of the config')];
+    return [fail('cloud', `cannot prepare the connection: ${(error as Error).message}`, 'check the cloud section of the config'), ...withLinkWarnings(undefined, cloudLinkWarnings(config.cloud))];
   }
   const endpoint = endpointOf(options.url);
+  // Judged on the URL the adapter really connects to: Xyte's comes from its registration.
+  const unsafe = linkWarnings({ ...definition.linkFacts(config.cloud), url: options.url });
   const results: CheckResult[] = [await checkDns(endpoint)];
-  if (results[0]!.status === 'FAIL') return results;
+  if (results[0]!.status === 'FAIL') return [...results, ...withLinkWarnings(undefined, unsafe)];
   results.push(await checkTcp(endpoint));
-  if (results[1]!.status === 'FAIL') return results;
-  if (endpoint.tls) {
-    const tls = await checkTls(endpoint, options);
-    results.push(tls);
-    if (tls.status === 'FAIL') return results;
-  }
+  if (results[1]!.status === 'FAIL') return [...results, ...withLinkWarnings(undefined, unsafe)];
+  const tls = endpoint.tls ? await checkTls(endpoint, options) : undefined;
+  results.push(...withLinkWarnings(tls, unsafe));
+  if (tls?.status === 'FAIL') return results;
   // Most brokers drop the older of two connections with one client id: while the agent is linked,
   // its live connection is the proof, and a test connect would knock it off.
   if (running?.link.state === 'connected') {

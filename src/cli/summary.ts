@@ -1,6 +1,9 @@
 // `check-config` prints what would run, so a technician sees the effect of an edit before restarting.
+// An unsafe link (certificates unchecked, credentials in clear) is valid, so it is a WARNING line
+// that leaves the exit code 0.
 import bytes from 'bytes';
 import ms from 'ms';
+import { cloudLinkWarnings } from '../cloud/adapters/index.ts';
 import type { AgentConfig } from '../config/schema.ts';
 
 export function summarizeConfig(config: AgentConfig): string {
@@ -12,6 +15,7 @@ export function summarizeConfig(config: AgentConfig): string {
     ...config.sensors.map((sensor) => `  - ${sensor.id}  ${sensor.type}${describeSensor(sensor as unknown as Record<string, unknown>)}`),
     `outbox     up to ${bytes(config.outbox.maxBytes)} / ${ms(config.outbox.maxAge, { long: true })}, then ${config.outbox.whenFull}; sync ${config.outbox.sync}; ${config.outbox.order}`,
     `commands   allowed: ${config.commands.allow.length === 0 ? 'none' : config.commands.allow.join(', ')}`,
+    ...cloudLinkWarnings(config.cloud).map((warning) => `WARNING    ${warning.message}\n           fix: ${warning.fix}`),
   ];
   return lines.join('\n');
 }

@@ -1,18 +1,24 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { runDoctor } from '../../src/cli/doctor.ts';
 import { doctorExitCode, fail, formatCheck, ok, warn } from '../../src/cli/doctor/check.ts';
 import { endpointOf } from '../../src/cli/doctor/cloud-checks.ts';
 import { canReadWrite, checkSerialPort, serviceAccount } from '../../src/cli/doctor/system-checks.ts';
+import { CLI } from '../helpers/agent-process.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { makeTestPki, type TestPki } from '../helpers/test-ca.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-agent-doctor-'));
 let broker: Mosquitto;
+/** TLS on 127.0.0.1, anonymous: an IP-address host, as on a plant network without DNS. */
+let tlsBroker: Mosquitto;
+let pki: TestPki;
 before(async () => {
   broker = await startMosquitto({ configLines: [] });
   execFileSync('mosquitto_passwd', ['-b', '-c', join(broker.dir, 'passwd'), 'gateway', 'right-password'], { stdio: 'ignore' });
@@ -20,15 +26,27 @@ before(async () => {
   broker.configLines = ['allow_anonymous false', `password_file ${join(broker.dir, 'passwd')}`];
   await broker.stop();
   await broker.start();
+  pki = makeTestPki();
+  // Started as root, mosquitto reads its key as the `mosquitto` user.
+  chmodSync(pki.dir, 0o755);
+  chmodSync(pki.keyPath, 0o644);
+  tlsBroker = await startMosquitto({ configLines: ['allow_anonymous true', `certfile ${pki.certPath}`, `keyfile ${pki.keyPath}`] });
 });
 after(async () => {
   await broker?.cleanup();
+  await tlsBroker?.cleanup();
+  pki?.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function doctor(config: Record<string, unknown>): Promise<{ code: number; text: string }> {
+function configFile(config: Record<string, unknown>): string {
   const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(file, JSON.stringify({ version: 1, agent: { id: 'doctor-test', dataDir: join(dir, 'data') }, sensors: [{ id: 'sim', type: 'simulated', interval: '1s' }], ...config }));
+  return file;
+}
+
+async function doctor(config: Record<string, unknown>): Promise<{ code: number; text: string }> {
+  const file = configFile(config);
   const out = new PassThrough();
   let text = '';
   out.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -106,4 +124,56 @@ test('an invalid config fails with the located problem', async () => {
   assert.match(text, /^FAIL {2}config: /m);
   assert.match(text, /cloud\.url/);
   assert.equal(code, 1);
+});
+
+test('certificate verification turned off is a WARN on the TLS line, with what it would have refused', async () => {
+  const { code, text } = await doctor({ cloud: { provider: 'mqtt', url: `mqtts://127.0.0.1:${tlsBroker.port}`, tls: { rejectUnauthorized: false } } });
+  assert.match(text, /^WARN {2}TLS: certificate verification is off \(cloud\.tls\.rejectUnauthorized is false\): anyone on the network path can pose as mqtts:\/\/127\.0\.0\.1:\d+ and read or change readings and commands \(.*localhost.*; the certificate would not be trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)\)$/m);
+  assert.match(text, /fix: remove cloud\.tls\.rejectUnauthorized/);
+  assert.doesNotMatch(text, /^OK {4}TLS/m);
+  assert.match(text, /^OK {4}credentials: /m, 'a warning, not a failure: the link works');
+  assert.equal(code, 0, text);
+});
+
+// The test certificates live two days, so the TLS line of a verified link is the expiry WARN.
+const VERIFIED_TLS_LINE = /^(OK {4}TLS: .*handshake with localhost|WARN {2}TLS: certificate for localhost expires [^;\n]*)$/m;
+
+test('a verified TLS link gets no link warning', async () => {
+  const { code, text } = await doctor({ cloud: { provider: 'mqtt', url: `mqtts://127.0.0.1:${tlsBroker.port}`, tls: { ca: pki.caPath } } });
+  assert.match(text, VERIFIED_TLS_LINE);
+  assert.doesNotMatch(text, /verification is off|not encrypted/);
+  assert.equal(code, 0, text);
+});
+
+test('a password over plain mqtt:// is a WARN, and the password is not printed', async () => {
+  const { code, text } = await doctor({ cloud: { provider: 'mqtt', url: broker.url, username: 'gateway', password: 'right-password' } });
+  assert.match(text, /^WARN {2}TLS: mqtt:\/\/127\.0\.0\.1:\d+ is not encrypted: the password and the data cross the network in clear\n {6}fix: use mqtts:\/\//m);
+  assert.match(text, /^OK {4}credentials: the broker accepted/m);
+  assert.doesNotMatch(text, /right-password/);
+  assert.equal(code, 0, text);
+});
+
+test('an anonymous client on plain mqtt:// sends no secret: no warning', async () => {
+  const anonymous = await startMosquitto();
+  try {
+    const { text } = await doctor({ cloud: { provider: 'mqtt', url: anonymous.url } });
+    assert.doesNotMatch(text, /TLS/);
+  } finally {
+    await anonymous.cleanup();
+  }
+});
+
+test('the warnings still show when the checks stop before TLS', async () => {
+  const { freePort } = await import('../helpers/free-port.ts');
+  const { text } = await doctor({ cloud: { provider: 'mqtt', url: `mqtt://127.0.0.1:${await freePort()}`, username: 'u', password: 'p4ss-w0rd' } });
+  assert.match(text, /^FAIL {2}TCP: /m);
+  assert.match(text, /^WARN {2}TLS: .* is not encrypted: the password/m);
+  assert.doesNotMatch(text, /p4ss-w0rd/);
+});
+
+test('doctor against an IP-address host prints no deprecation warning (DEP0123: SNI with an IP address)', async () => {
+  const file = configFile({ cloud: { provider: 'mqtt', url: `mqtts://127.0.0.1:${tlsBroker.port}`, tls: { ca: pki.caPath } } });
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, 'doctor', '--config', file]).catch((error: { stdout: string; stderr: string }) => error);
+  assert.match(stdout, VERIFIED_TLS_LINE, stdout);
+  assert.doesNotMatch(stderr, /DEP0123|DeprecationWarning/, stderr);
 });

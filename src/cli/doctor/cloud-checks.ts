@@ -2,10 +2,11 @@
 // name resolution, TCP reach, TLS handshake and certificate, then a real MQTT CONNECT with the
 // adapter's own connect options (the credentials the agent would use).
 import { lookup } from 'node:dns/promises';
-import { connect as tcpConnect } from 'node:net';
+import { isIP, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import mqtt from 'mqtt';
 import type { ConnectOptions } from '../../cloud/adapter.ts';
+import type { LinkWarning } from '../../cloud/link-warnings.ts';
 import { fail, ok, warn, type CheckResult } from './check.ts';
 
 const TIMEOUT_MS = 10_000;
@@ -48,11 +49,14 @@ export function checkTcp(endpoint: Endpoint): Promise<CheckResult> {
 
 export function checkTls(endpoint: Endpoint, options: ConnectOptions, now = Date.now()): Promise<CheckResult> {
   const tls = options.tls;
+  const servername = tls?.servername ?? endpoint.host;
+  const verify = tls?.rejectUnauthorized ?? true;
   return new Promise((resolve) => {
     const socket = tlsConnect({
       host: endpoint.host,
       port: endpoint.port,
-      servername: tls?.servername ?? endpoint.host,
+      // SNI carries host names only (RFC 6066, 3); given an IP address Node prints DEP0123 on stderr.
+      ...(isIP(servername) === 0 ? { servername } : {}),
       ...(tls?.ca ? { ca: tls.ca } : {}),
       ...(tls?.cert ? { cert: tls.cert } : {}),
       ...(tls?.key ? { key: tls.key } : {}),
@@ -69,17 +73,32 @@ export function checkTls(endpoint: Endpoint, options: ConnectOptions, now = Date
       const starts = Date.parse(cert.valid_from);
       const cn = cert.subject?.CN;
       const subject = Array.isArray(cn) ? cn.join(', ') : (cn ?? endpoint.host);
-      if (!socket.authorized && (tls?.rejectUnauthorized ?? true)) {
-        const reason = String(socket.authorizationError);
+      const reason = String(socket.authorizationError);
+      if (!socket.authorized && verify) {
         const clockHint = now < starts ? ` (the certificate is valid only from ${cert.valid_from}: is the clock right?)` : '';
         return done(fail('TLS', `the server certificate for ${subject} is not trusted: ${reason}${clockHint}`, 'set cloud.tls.ca to the CA that signed the broker certificate, and check the host name in cloud.url'));
       }
-      if (expires - now < CERT_WARN_DAYS * 86_400_000) return done(warn('TLS', `certificate for ${subject} expires ${cert.valid_to}`, 'renew the broker certificate'));
-      done(ok('TLS', `${socket.getProtocol() ?? 'TLS'} handshake with ${subject}, certificate valid until ${cert.valid_to}`));
+      // With verification off the agent connects anyway; say what verification would have refused.
+      const untrusted = socket.authorized ? '' : `; the certificate would not be trusted (${reason})`;
+      if (expires - now < CERT_WARN_DAYS * 86_400_000) return done(warn('TLS', `certificate for ${subject} expires ${cert.valid_to}${untrusted}`, 'renew the broker certificate'));
+      done(ok('TLS', `${socket.getProtocol() ?? 'TLS'} handshake with ${subject}, certificate valid until ${cert.valid_to}${untrusted}`));
     });
     socket.once('timeout', () => done(fail('TLS', `no TLS handshake from ${endpoint.host}:${endpoint.port} within ${TIMEOUT_MS / 1000} s`, 'is this a TLS port? mqtts usually listens on 8883, plain mqtt on 1883')));
     socket.once('error', (error: NodeJS.ErrnoException) => done(fail('TLS', `TLS handshake failed (${error.code ?? error.message})`, 'is this a TLS port? check cloud.url (mqtts:// vs mqtt://) and the client certificate if the broker asks for one')));
   });
+}
+
+/**
+ * The TLS line as the link's warnings (link-warnings.ts) make it: a handshake that worked is WARN
+ * when certificates go unchecked; a warning with no TLS line to join (plain mqtt://, checks that
+ * stopped earlier) is a WARN line of its own.
+ */
+export function withLinkWarnings(tls: CheckResult | undefined, warnings: LinkWarning[]): CheckResult[] {
+  const verificationOff = tls && tls.status !== 'FAIL' ? warnings.find((w) => w.event === 'tls-verification-off') : undefined;
+  const rest = warnings.filter((w) => w !== verificationOff).map((w) => warn('TLS', w.message, w.fix));
+  if (!tls) return rest;
+  if (!verificationOff) return [tls, ...rest];
+  return [warn('TLS', `${verificationOff.message} (${tls.detail})`, [verificationOff.fix, tls.fix].filter(Boolean).join('; ')), ...rest];
 }
 
 /** CONNACK codes that mean the credentials were refused (3.1.1: 4, 5; MQTT 5: 134, 135). */
