@@ -10,16 +10,28 @@ import { CloudSession } from './cloud/session.ts';
 import { toStoredMessage } from './cloud/stored-message.ts';
 import { clockSynchronized } from './clock.ts';
 import { Dispatcher } from './commands/dispatcher.ts';
+import { echoUntrusted } from './untrusted-text.ts';
 import { HealthService } from './health/health-service.ts';
 import { builtinHandlers } from './commands/builtins/index.ts';
 import type { AgentConfig } from './config/schema.ts';
-import type { Logger } from './log.ts';
+import { RateLimitedLog, type Logger } from './log.ts';
 import type { Outbox } from './outbox/outbox.ts';
-import { openOutbox } from './outbox/sqlite-outbox.ts';
+import { openOutboxOrWait } from './outbox/waiting-outbox.ts';
 import { sourceTypes } from './sources/index.ts';
 import type { Source, SourceContext } from './sources/source.ts';
 import type { StatusSnapshot } from './status/snapshot.ts';
 import { AGENT_VERSION } from './version.ts';
+
+/**
+ * Incoming messages handled at once, by count and by payload bytes: each holds its decoded params
+ * until its reply is sent. Messages arriving beyond this are dropped (and counted) before decoding.
+ * mqtt.js hands over every packet of a socket read in one go, so the count allows bursts of small ones.
+ */
+const MAX_INCOMING_IN_FLIGHT = 1024;
+const MAX_INCOMING_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+/** Replies awaiting the broker's PUBACK in mqtt.js; more wait in the outbox's reserved lane, which is bounded on disk. */
+const MAX_REPLIES_IN_FLIGHT = 64;
+const MAX_REPLY_BYTES_IN_FLIGHT = 1024 * 1024;
 
 export interface PipelineHooks {
   log: Logger;
@@ -30,6 +42,9 @@ export interface PipelineHooks {
   requestRestart: (reason: string) => void;
   now?: () => number;
 }
+
+/** With commands.maxAge off, a kept session still ends some day: a day covers any blip worth riding out. */
+const SESSION_EXPIRY_WITHOUT_MAX_AGE_MS = 24 * 60 * 60_000;
 
 export class Pipeline {
   readonly config: AgentConfig;
@@ -43,13 +58,21 @@ export class Pipeline {
   readonly #log: Logger;
   readonly #hooks: PipelineHooks;
   #malformedIncoming = 0;
+  #incomingInFlight = 0;
+  #incomingBytesInFlight = 0;
+  #droppedIncoming = 0;
+  #repliesInFlight = 0;
+  #replyBytesInFlight = 0;
+  readonly #floodLog = new RateLimitedLog(60_000);
+  readonly #now: () => number;
 
   constructor(config: AgentConfig, hooks: PipelineHooks) {
     this.config = config;
     this.#hooks = hooks;
     this.#log = hooks.log;
     const now = hooks.now ?? Date.now;
-    this.outbox = openOutbox({ dataDir: config.agent.dataDir, agentId: config.agent.id, config: config.outbox, log: this.#log.child({ component: 'outbox' }), now });
+    this.#now = now;
+    this.outbox = openOutboxOrWait({ dataDir: config.agent.dataDir, agentId: config.agent.id, config: config.outbox, log: this.#log.child({ component: 'outbox' }), now });
     const outbox = this.outbox;
     this.sources = config.sensors.map((sensor) => {
       const type = sourceTypes.find((t) => t.type === sensor.type)!;
@@ -71,7 +94,15 @@ export class Pipeline {
       clockSynchronized: () => clockSynchronized(now()),
     };
     this.adapter = (definition.create as (config: unknown, ctx: AdapterContext) => CloudAdapter)(config.cloud, adapterContext);
-    this.session = new CloudSession({ adapter: this.adapter, log: this.#log, connectTimeoutMs: config.cloud.connectTimeout, reconnectMaxMs: config.cloud.reconnectMax, now });
+    this.session = new CloudSession({
+      adapter: this.adapter,
+      log: this.#log,
+      connectTimeoutMs: config.cloud.connectTimeout,
+      reconnectMaxMs: config.cloud.reconnectMax,
+      // Commands the broker keeps for us are no use once they are older than we would run anyway.
+      sessionExpiryMs: config.commands.maxAge === 'off' ? SESSION_EXPIRY_WITHOUT_MAX_AGE_MS : config.commands.maxAge,
+      now,
+    });
     this.forwarder = new Forwarder({
       outbox: this.outbox,
       session: this.session,
@@ -105,6 +136,9 @@ export class Pipeline {
       allow: config.commands.allow,
       timeoutMs: config.commands.timeout,
       maxConcurrent: config.commands.maxConcurrent,
+      rate: config.commands.rate,
+      ...(config.commands.maxAge !== 'off' ? { maxAgeMs: config.commands.maxAge } : {}),
+      clockSynchronized: () => clockSynchronized(now()),
       log: this.#log,
       now,
     });
@@ -120,7 +154,7 @@ export class Pipeline {
       // A sensor that cannot start (port missing) retries by itself; it must never stop the others.
       await source.start().catch((error: unknown) => this.#log.error({ event: 'sensor-start-failed', sensor: source.id, err: error }, `sensor ${source.id} failed to start`));
     }
-    this.session.on('message', (message) => void this.#onMessage(message));
+    this.session.on('message', (message) => this.#onMessage(message));
     // Clouds that keep device state (Azure reported properties) hear the agent's facts on every connect.
     this.session.on('connected', () => {
       const snapshot = this.#hooks.snapshot();
@@ -150,7 +184,21 @@ export class Pipeline {
     await step('outbox', () => this.outbox.close());
   }
 
-  async #onMessage(message: IncomingMessage): Promise<void> {
+  /** Incoming messages dropped unread because too many were being handled already. */
+  droppedIncoming(): number {
+    return this.#droppedIncoming;
+  }
+
+  #onMessage(message: IncomingMessage): void {
+    // The session emits messages as fast as the broker delivers them and mqtt.js cannot be told to
+    // wait: without this bound, a flood of slow commands piles up decoded params without end.
+    const bytes = message.payload.length;
+    if (this.#incomingInFlight >= MAX_INCOMING_IN_FLIGHT || (this.#incomingInFlight > 0 && this.#incomingBytesInFlight + bytes > MAX_INCOMING_BYTES_IN_FLIGHT)) {
+      this.#droppedIncoming++;
+      const suppressed = this.#floodLog.admit('incoming-dropped', this.#now());
+      if (suppressed >= 0) this.#log.warn({ event: 'incoming-dropped', dropped: this.#droppedIncoming, suppressed }, `${this.#incomingInFlight} incoming messages are being handled: dropping more unread (${this.#droppedIncoming} so far)`);
+      return;
+    }
     let actions: IncomingAction[];
     try {
       actions = this.adapter.decodeIncoming(message);
@@ -159,14 +207,28 @@ export class Pipeline {
       this.#log.error({ event: 'decode-failed', topic: message.topic, err: error }, `could not decode a message on ${message.topic}`);
       return;
     }
+    // The payload is not needed past decoding: only the topic goes on (for log lines).
+    this.#incomingInFlight++;
+    this.#incomingBytesInFlight += bytes;
+    void this.#handle(actions, message.topic).finally(() => {
+      this.#incomingInFlight--;
+      this.#incomingBytesInFlight -= bytes;
+    });
+  }
+
+  async #handle(actions: IncomingAction[], topic: string): Promise<void> {
     for (const action of actions) {
       switch (action.kind) {
         case 'command': {
           const { command } = action;
-          this.#log.info({ event: 'command-received', id: command.id, name: command.name, origin: command.origin }, `command ${command.name} received`);
-          this.#send(this.adapter.encodeAccepted?.(command) ?? []);
-          const result = await this.dispatcher.dispatch(command);
-          this.#send(this.adapter.encodeReply(command, result));
+          const accepted = () => {
+            const name = echoUntrusted(command.name);
+            this.#log.info({ event: 'command-received', id: echoUntrusted(command.id), name, origin: command.origin }, `command ${name} received`);
+            this.#send(this.adapter.encodeAccepted?.(command) ?? []);
+          };
+          const result = await this.dispatcher.dispatch(command, { accepted });
+          // No result: dropped in a flood, without a reply (the dispatcher counted it).
+          if (result) this.#send(this.adapter.encodeReply(command, result));
           break;
         }
         case 'config': {
@@ -176,23 +238,42 @@ export class Pipeline {
         }
         case 'reply':
           this.#malformedIncoming++;
-          this.#log.warn({ event: 'incoming-refused', topic: message.topic, reason: action.reason }, `refused a message on ${message.topic}: ${action.reason}`);
+          // An unreadable command is answered like a command, so it passes the same rate.
+          if (!this.dispatcher.admitUnreadable()) break;
+          this.#log.warn({ event: 'incoming-refused', topic, reason: action.reason }, `refused a message on ${topic}: ${action.reason}`);
           this.#send(action.messages);
           break;
         case 'notice':
           if (action.level !== 'info') this.#malformedIncoming++;
-          this.#log[action.level]({ event: action.event, topic: message.topic, ...action.fields }, action.message);
+          this.#log[action.level]({ event: action.event, topic, ...action.fields }, action.message);
           break;
       }
     }
   }
 
-  /** Replies go straight out when the link is up, else wait in the outbox's reserved lane. */
+  /**
+   * Replies go straight out when the link is up, else wait in the outbox's reserved lane. Those
+   * awaiting their PUBACK are bounded: beyond that (a broker reading slowly while commands keep
+   * coming), replies wait in the reserved lane too, which retention bounds on disk.
+   */
   #send(messages: OutgoingMessage[]): void {
     for (const message of messages) {
-      this.session.publish(message).catch(() => {
+      const bytes = typeof message.payload === 'string' ? Buffer.byteLength(message.payload) : message.payload.length;
+      if (this.#repliesInFlight >= MAX_REPLIES_IN_FLIGHT || (this.#repliesInFlight > 0 && this.#replyBytesInFlight + bytes > MAX_REPLY_BYTES_IN_FLIGHT)) {
         this.outbox.appendReserved(toStoredMessage(message));
-      });
+        continue;
+      }
+      this.#repliesInFlight++;
+      this.#replyBytesInFlight += bytes;
+      void this.session
+        .publish(message)
+        .catch(() => {
+          this.outbox.appendReserved(toStoredMessage(message));
+        })
+        .finally(() => {
+          this.#repliesInFlight--;
+          this.#replyBytesInFlight -= bytes;
+        });
     }
   }
 }

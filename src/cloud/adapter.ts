@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { Command, CommandResult } from '../commands/command.ts';
 import type { Logger } from '../log.ts';
 import type { FieldValue } from '../sources/reading.ts';
+import type { LinkFacts } from './link-warnings.ts';
 import type { IncomingMessage, OutgoingMessage } from './message.ts';
 
 /** Where a config change from the cloud is kept: Azure desired properties, a Xyte config push. */
@@ -34,6 +35,12 @@ export interface ConnectOptions {
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string };
   /** When these credentials should be replaced (epoch ms): the session reconnects then with fresh ones. */
   renewAt?: number;
+  /**
+   * Ask the broker to keep the session while the agent is away, so commands sent during a blip
+   * arrive after the reconnect (3.1.1 clean session off, MQTT 5 session expiry = commands.maxAge).
+   * Only where the cloud keeps sessions; the session decides when a kept session is too old to resume.
+   */
+  persistentSession?: boolean;
   /** MQTT 5 CONNECT properties, when the cloud needs any. */
   properties?: { sessionExpiryInterval?: number; userProperties?: Record<string, string> };
   /**
@@ -109,4 +116,10 @@ export interface AdapterDefinition<Schema extends z.ZodType = z.ZodType> {
   /** A strict object schema whose `provider` is a literal; becomes one branch of config `cloud`. */
   readonly configSchema: Schema;
   create(config: z.output<Schema>, ctx: AdapterContext): CloudAdapter;
+  /**
+   * What the link will expose, read from the config alone (pure, no files, no network): the
+   * agent, check-config and doctor warn from it when certificates go unchecked or credentials
+   * go in clear (link-warnings.ts).
+   */
+  linkFacts(config: z.output<Schema>): LinkFacts;
 }

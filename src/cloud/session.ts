@@ -5,9 +5,11 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.ts';
 import type { LinkState, LinkStatus } from '../status/snapshot.ts';
 import type { CloudAdapter, ConnectOptions } from './adapter.ts';
+import { RateLimitedLog } from '../log.ts';
 import { fullJitterDelay, MIN_RECONNECT_DELAY_MS } from './backoff.ts';
 import { ClockNotSynchronizedError, CredentialsUnavailableError, PublishRefusedError } from './errors.ts';
 import type { IncomingMessage, OutgoingMessage, PublishProperties } from './message.ts';
+import { backoffDelay, classifyConnectError, DEFAULT_RECONNECT_TIMING, probeTcp, waitUntilReachable, type FailureKind, type ReconnectTiming } from './reconnect.ts';
 
 export interface SessionOptions {
   adapter: CloudAdapter;
@@ -21,6 +23,31 @@ export interface SessionOptions {
   random?: () => number;
   /** How long to wait for the clock before asking the adapter again. */
   clockRetryMs?: number;
+  /** Probe and spread timing after an unreachable endpoint (see reconnect.ts). */
+  reconnectTiming?: ReconnectTiming;
+  /** Does anything answer at this URL? Default: a bare TCP connect. */
+  probe?: (url: string, timeoutMs: number) => Promise<boolean>;
+  /**
+   * How long the broker should keep a persistent session (and the commands queued in it) while
+   * the agent is away: `commands.maxAge`, so nothing older than that is delivered late.
+   */
+  sessionExpiryMs?: number;
+  /** Incoming messages larger than this are dropped unread (and MQTT 5 brokers are told not to send them). */
+  maxIncomingBytes?: number;
+}
+
+/** Direct-method and command payloads are at most 128 KB on every cloud we speak to; twins and config pushes are smaller. */
+export const DEFAULT_MAX_INCOMING_BYTES = 256 * 1024;
+
+interface ConnectOutcome {
+  connectedForMs: number;
+  renew: boolean;
+  authRejected: boolean;
+  /** Why it ended, when it was not a planned renewal or stop. */
+  failure: FailureKind;
+  reason: string;
+  /** The CONNACK code when the cloud refused the connection. */
+  refusedCode?: number | string;
 }
 
 export class LinkDownError extends Error {
@@ -51,6 +78,10 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   #loop: Promise<void> | undefined;
   #clockLogged = false;
   #status: LinkStatus;
+  /** When the last connection ended (for resuming a 3.1.1 session only while it is young enough), or null before the first. */
+  #lastConnectedUntil: number | null = null;
+  #droppedIncoming = 0;
+  readonly #quietly = new RateLimitedLog(60_000);
 
   constructor(options: SessionOptions) {
     super();
@@ -64,6 +95,10 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       now: options.now ?? Date.now,
       random: options.random ?? Math.random,
       clockRetryMs: options.clockRetryMs ?? 10_000,
+      reconnectTiming: options.reconnectTiming ?? DEFAULT_RECONNECT_TIMING,
+      probe: options.probe ?? probeTcp,
+      sessionExpiryMs: options.sessionExpiryMs ?? 10 * 60_000,
+      maxIncomingBytes: options.maxIncomingBytes ?? DEFAULT_MAX_INCOMING_BYTES,
     };
     this.#status = {
       provider: options.adapter.provider,
@@ -93,6 +128,11 @@ export class CloudSession extends EventEmitter<SessionEvents> {
 
   status(): LinkStatus {
     return { ...this.#status, inFlight: this.#pending.size };
+  }
+
+  /** Incoming messages dropped unread for their size. */
+  droppedIncoming(): number {
+    return this.#droppedIncoming;
   }
 
   start(): void {
@@ -185,35 +225,104 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       if (outcome.renew) continue; // a planned reconnect for fresh credentials: no backoff
       if (outcome.connectedForMs >= this.#options.stableAfterMs) this.#attempt = 0;
       if (outcome.authRejected) await this.#adapter.onAuthRejected?.().catch((error: unknown) => this.#log.error({ event: 'auth-rejected-handler-failed', err: error }, 'could not reset credentials after the cloud refused them'));
-      await this.#backoff();
+      await this.#recover(outcome, options.url);
     }
   }
 
+  /** Waits until a full connect is worth trying again; how long depends on why the last one ended (reconnect.ts). */
+  async #recover(outcome: ConnectOutcome, url: string): Promise<void> {
+    const wasConnected = outcome.connectedForMs > 0;
+    let kind = outcome.failure;
+    // A link that was up and dropped, or an attempt that failed without a clear cause: ask the network.
+    if (kind !== 'refused' && !(await this.#options.probe(url, this.#options.reconnectTiming.probeTimeoutMs))) kind = 'unreachable';
+    if (this.#stopped) return;
+    if (kind === 'unreachable') {
+      this.#logAttempt(wasConnected, { event: 'connect-failed', reason: outcome.reason }, `${this.#status.endpoint} is unreachable (${outcome.reason}); probing it every ${this.#options.reconnectTiming.probeMinMs / 1000}-${this.#options.reconnectTiming.probeMaxMs / 1000} s and reconnecting as soon as it answers`);
+      const since = this.#options.now();
+      const ready = await waitUntilReachable(
+        {
+          probe: () => this.#options.probe(url, this.#options.reconnectTiming.probeTimeoutMs),
+          sleep: (ms) => this.#sleep(ms),
+          now: this.#options.now,
+          random: this.#options.random,
+          running: () => !this.#stopped,
+          onNextProbe: (at) => (this.#status.nextAttemptAt = at),
+        },
+        this.#options.reconnectTiming,
+      );
+      this.#status.nextAttemptAt = null;
+      if (ready) this.#log.info({ event: 'endpoint-reachable', unreachableForMs: this.#options.now() - since }, `${this.#status.endpoint} answers again: reconnecting`);
+      return;
+    }
+    const delay = Math.max(MIN_RECONNECT_DELAY_MS, backoffDelay(kind, this.#attempt, this.#options.reconnectBaseMs, this.#options.reconnectMaxMs, this.#options.reconnectTiming, this.#options.random));
+    this.#attempt++;
+    const retry = `retrying in ${(delay / 1000).toFixed(1)} s`;
+    if (outcome.refusedCode !== undefined) {
+      this.#logAttempt(wasConnected, { event: 'connect-refused', code: outcome.refusedCode, delayMs: delay }, `${this.#status.endpoint} refused the connection: ${outcome.reason}; ${retry}`, 'error');
+    } else {
+      this.#logAttempt(wasConnected, { event: 'connect-failed', delayMs: delay }, `connecting to ${this.#status.endpoint} failed (${outcome.reason}); ${retry}`, 'warn');
+    }
+    await this.#waitFor(delay);
+  }
+
+  /**
+   * One line per failed attempt, with its retry plan. The same failure again within a minute goes to
+   * debug, and the next one at its level says how many there were: a gateway with its cell down for a
+   * day, or a wrong password, must not fill the journal. A dropped connection was logged already
+   * ('disconnected' at warn): how it comes back is news, not a problem.
+   */
+  #logAttempt(wasConnected: boolean, fields: Record<string, unknown> & { event: string }, message: string, level: 'warn' | 'error' = 'warn'): void {
+    const line = { endpoint: this.#status.endpoint, attempt: this.#attempt, ...fields, ...(wasConnected ? { event: 'reconnecting' } : {}) };
+    if (wasConnected) return void this.#log.info(line, message);
+    const suppressed = this.#quietly.admit(`${fields.event}:${message.replace(/retrying in .*$|probing .*$/, '')}`, this.#options.now());
+    if (suppressed < 0) return void this.#log.debug(line, message);
+    this.#log[level]({ ...line, ...(suppressed > 0 ? { suppressed } : {}) }, suppressed > 0 ? `${message} (${suppressed} more like it in the last minute, at debug level)` : message);
+  }
+
+  /** The long backoff, for failures before any connection (adapter preparation). */
   async #backoff(): Promise<void> {
     const delay = Math.max(MIN_RECONNECT_DELAY_MS, fullJitterDelay(this.#attempt, this.#options.reconnectBaseMs, this.#options.reconnectMaxMs, this.#options.random));
     this.#attempt++;
-    this.#status.nextAttemptAt = this.#options.now() + delay;
     this.#log.info({ event: 'reconnect-scheduled', delayMs: delay, attempt: this.#attempt }, `reconnecting in ${(delay / 1000).toFixed(1)} s`);
+    await this.#waitFor(delay);
+  }
+
+  async #waitFor(delay: number): Promise<void> {
+    this.#status.nextAttemptAt = this.#options.now() + delay;
     await this.#sleep(delay);
     this.#status.nextAttemptAt = null;
   }
 
-  #connectOnce(options: ConnectOptions): Promise<{ connectedForMs: number; renew: boolean; authRejected: boolean }> {
+  #connectOnce(options: ConnectOptions): Promise<ConnectOutcome> {
     return new Promise((resolve) => {
       this.#status.endpoint = redactUrl(options.url);
       let connectedAt = 0;
       let renew = false;
       let authRejected = false;
+      let failure: FailureKind = 'failed';
+      let reason = 'the connection closed before the cloud answered';
+      let refusedCode: number | string | undefined;
       let settled = false;
       let linkDown = false;
       this.#linkUp = () => !linkDown && client.connected;
       let renewTimer: NodeJS.Timeout | undefined;
       let heartbeatTimer: NodeJS.Timeout | undefined;
-      const client = mqtt.connect({ ...brokerAddress(options.url), ...toMqttOptions(options, this.#options.connectTimeoutMs) });
+      const clean = !this.#resumeSession(options);
+      // 3.1.1 cannot say "a new session, but keep it": a clean connect discards the old one, then the
+      // next connect (at once, no backoff) opens the persistent one that catches commands from now on.
+      const discardOnly = clean && options.persistentSession === true && options.protocolVersion !== 5;
+      const client = mqtt.connect({ ...brokerAddress(options.url), ...toMqttOptions(options, this.#options.connectTimeoutMs, { clean, sessionExpirySeconds: Math.ceil(this.#options.sessionExpiryMs / 1000), maxIncomingBytes: this.#options.maxIncomingBytes }) });
       this.#client = client;
       this.#everyPublish = options.protocolVersion === 5 ? options.userPropertiesOnEveryPublish : undefined;
 
       client.on('connect', () => {
+        if (discardOnly) {
+          this.#lastConnectedUntil = this.#options.now();
+          renew = true;
+          this.#log.debug({ event: 'session-reset' }, 'discarded the session the broker kept (its commands may be older than commands.maxAge); opening a fresh persistent one');
+          client.end(true);
+          return;
+        }
         connectedAt = this.#options.now();
         if (this.#status.lastConnectedAt !== null) this.#status.reconnects++;
         this.#status.lastConnectedAt = connectedAt;
@@ -233,6 +342,7 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         this.emit('connected');
       });
       client.on('message', (topic, payload, packet) => {
+        if (payload.length > this.#options.maxIncomingBytes) return this.#dropIncoming(topic, payload.length);
         const properties = packet.properties;
         this.emit('message', {
           topic,
@@ -253,13 +363,19 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         // Stop publishing at once: until 'close' arrives, mqtt.js may still call itself connected.
         linkDown = true;
         const refused = describeConnackRefusal(error.code);
+        failure = classifyConnectError(refused ? Number(error.code) : typeof error.code === 'number' ? undefined : error.code);
         if (refused) {
           authRejected = refused.auth;
+          // "Server unavailable" and "busy" are the cloud's back end, not our credentials: the short backoff.
+          if (!refused.auth) failure = 'failed';
+          reason = refused.text;
+          refusedCode = error.code;
           this.#recordError(`the cloud refused the connection: ${refused.text}`);
-          this.#log.error({ event: 'connect-refused', code: error.code, endpoint: this.#status.endpoint }, `${this.#status.endpoint} refused the connection: ${refused.text}`);
         } else {
+          reason = error.message;
           this.#recordError(error.message);
-          this.#log.warn({ event: 'link-error', err: { message: error.message, code: error.code } }, `link error: ${error.message}`);
+          // Logged once, with the retry plan, when the connection is settled (#recover); a live link's error is news now.
+          if (connectedAt > 0) this.#log.warn({ event: 'link-error', err: { message: error.message, code: error.code } }, `link error: ${error.message}`);
         }
         client.end(true);
       });
@@ -278,14 +394,41 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         if (this.#client === client) this.#client = undefined;
         if (!this.#stopped) this.#setState('disconnected');
         if (wasConnected) {
-          this.#log.warn({ event: 'disconnected', connectedForMs: this.#options.now() - connectedAt, planned: renew }, renew ? 'disconnected to renew credentials' : 'disconnected from the cloud');
+          this.#lastConnectedUntil = this.#options.now();
+          const planned = renew || this.#stopped;
+          const fields = { event: 'disconnected', connectedForMs: this.#options.now() - connectedAt, planned };
+          if (planned) this.#log.info(fields, this.#stopped ? 'disconnected from the cloud (stopping)' : 'disconnected to renew credentials');
+          else this.#log.warn(fields, 'disconnected from the cloud');
           this.emit('disconnected', renew ? 'renew' : 'closed');
         }
-        resolve({ connectedForMs: wasConnected ? this.#options.now() - connectedAt : 0, renew: renew && !this.#stopped, authRejected });
+        resolve({ connectedForMs: wasConnected ? this.#options.now() - connectedAt : 0, renew: renew && !this.#stopped, authRejected, failure, reason, ...(refusedCode !== undefined ? { refusedCode } : {}) });
       };
       client.on('close', onGone);
       client.on('end', onGone);
     });
+  }
+
+  /**
+   * Whether to ask the broker for the session it kept (and the commands it queued meanwhile).
+   * MQTT 5 brokers drop a session older than its expiry themselves. A 3.1.1 session has no expiry,
+   * so it is resumed only while the agent knows it is younger than sessionExpiryMs: after a longer
+   * outage, or at process start when nobody knows how long the agent was away, it is discarded
+   * first, and a command queued hours ago can never open a valve now.
+   */
+  #resumeSession(options: ConnectOptions): boolean {
+    if (!options.persistentSession) return false;
+    if (options.protocolVersion === 5) return true;
+    return this.#lastConnectedUntil !== null && this.#options.now() - this.#lastConnectedUntil < this.#options.sessionExpiryMs;
+  }
+
+  #dropIncoming(topic: string, bytes: number): void {
+    this.#droppedIncoming++;
+    const suppressed = this.#quietly.admit('incoming-too-large', this.#options.now());
+    if (suppressed < 0) return;
+    this.#log.warn(
+      { event: 'incoming-too-large', topic: topic.slice(0, 200), bytes, limit: this.#options.maxIncomingBytes, dropped: this.#droppedIncoming },
+      `dropped a ${bytes}-byte message from the cloud unread: larger than the ${this.#options.maxIncomingBytes}-byte limit${suppressed > 0 ? ` (${suppressed} more since the last report)` : ''}`,
+    );
   }
 
   async #afterConnect(client: MqttClient): Promise<void> {
@@ -296,7 +439,7 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         const refused = granted.filter((g) => g.qos === 128);
         if (refused.length > 0) this.#log.error({ event: 'subscribe-refused', topics: refused.map((g) => g.topic) }, `the cloud refused subscriptions to ${refused.map((g) => g.topic).join(', ')}: commands on them will not arrive`);
         const accepted = granted.filter((g) => g.qos !== 128).map((g) => g.topic);
-        // Commands published before this point are not delivered (clean session): the moment matters to whoever sends them.
+        // With a clean session, commands published before this point are not delivered: the moment matters to whoever sends them.
         if (accepted.length > 0) this.#log.info({ event: 'subscribed', topics: accepted }, `subscribed to ${accepted.join(', ')}: commands and answers from the cloud arrive from now on`);
       } catch (error) {
         this.#log.warn({ event: 'subscribe-failed', err: error }, 'subscribing failed; will retry on the next connection');
@@ -374,7 +517,20 @@ export function brokerAddress(url: string): Pick<IClientOptions, 'protocol' | 'h
   };
 }
 
-function toMqttOptions(options: ConnectOptions, connectTimeoutMs: number): IClientOptions {
+interface SessionFlags {
+  clean: boolean;
+  sessionExpirySeconds: number;
+  maxIncomingBytes: number;
+}
+
+function toMqttOptions(options: ConnectOptions, connectTimeoutMs: number, flags: SessionFlags): IClientOptions {
+  const v5 = options.protocolVersion === 5;
+  const properties = {
+    ...options.properties,
+    // MQTT 5 §3.1.2.11.4: the broker must not send a packet larger than this; §3.1.2.11.2: keep the session this long.
+    ...(v5 ? { maximumPacketSize: flags.maxIncomingBytes + 64 * 1024 } : {}),
+    ...(v5 && options.persistentSession ? { sessionExpiryInterval: flags.sessionExpirySeconds } : {}),
+  };
   return {
     clientId: options.clientId,
     ...(options.username !== undefined ? { username: options.username } : {}),
@@ -384,13 +540,13 @@ function toMqttOptions(options: ConnectOptions, connectTimeoutMs: number): IClie
     // The session owns reconnecting (backoff with jitter); mqtt.js's fixed-period reconnect would storm.
     reconnectPeriod: 0,
     connectTimeout: connectTimeoutMs,
-    clean: true,
+    clean: flags.clean,
     resubscribe: false,
     queueQoSZero: false,
     // mqtt-packet's number cache is 65,536 two-byte Buffers (~7 MB of heap) to save an allocation per
     // packet id; our messages are batches, so the allocation is nothing and the memory is not.
     writeCache: false,
-    ...(options.properties ? { properties: options.properties } : {}),
+    ...(Object.keys(properties).length > 0 ? { properties } : {}),
     ...(options.tls
       ? {
           rejectUnauthorized: options.tls.rejectUnauthorized,

@@ -8,18 +8,40 @@ export interface Command {
   origin: string;
   /** What the adapter needs to address the reply (rid, response topic, correlation data…); opaque to everyone else. */
   replyTo: unknown;
+  /** When the cloud sent it (epoch ms), where the cloud says: a command older than commands.maxAge is refused. */
+  sentAt?: number;
 }
+
+/**
+ * Bounds on what a command may carry, checked by the decoders and again by the dispatcher: names
+ * and ids are echoed in replies and logs, keys in validation errors, and every one of them is
+ * stored in the replay cache. Built-in names and script names are far shorter than these.
+ */
+export const COMMAND_LIMITS = {
+  nameChars: 128,
+  idChars: 128,
+  paramKeyChars: 128,
+} as const;
 
 /** The outcome of a command, in cloud-neutral terms; each adapter renders it in its own reply format. */
 export interface CommandResult {
   ok: boolean;
-  /** HTTP-like: 200 ok, 400 bad params, 403 not allowed, 404 unknown command, 408 timeout, 429 busy, 500 failed. */
+  /**
+   * HTTP-like: 200 ok, 400 bad params, 403 not allowed, 404 unknown command, 408 timeout,
+   * 410 sent longer ago than commands.maxAge, 429 busy or over commands.rate, 500 failed.
+   */
   status: number;
   data?: unknown;
   /** For a failure: what went wrong, in words an operator can act on. */
   message?: string;
 }
 
+export interface DispatchHooks {
+  /** Called once the command is admitted (not dropped or refused for rate), before it is checked and run. */
+  accepted?: () => void;
+}
+
 export interface CommandDispatcher {
-  dispatch(command: Command): Promise<CommandResult>;
+  /** Resolves with the result to send back, or undefined when a flood is dropped without a reply. */
+  dispatch(command: Command, hooks?: DispatchHooks): Promise<CommandResult | undefined>;
 }

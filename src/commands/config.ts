@@ -44,6 +44,23 @@ export const commandsConfigSchema = z
       .meta({ description: 'Commands the cloud may run; everything else is refused. Default: the read-only ones. Scripts are allowed as "script.<name>".' }),
     timeout: duration({ min: '100ms', max: '1h' }).prefault('30s').meta({ description: 'Longest a command may run before it is answered with a timeout.' }),
     maxConcurrent: z.int().min(1).max(64).default(4).meta({ description: 'Commands running at once; more are answered "busy" (429).' }),
+    rate: z
+      .strictObject({
+        perSecond: z.number().positive().max(10_000).default(10).meta({ description: 'Commands accepted per second, on average.' }),
+        burst: z.int().min(1).max(10_000).default(32).meta({ description: 'Commands accepted at once after a quiet spell (a Waylay bulk message holds up to 32).' }),
+      })
+      .prefault({})
+      .meta({
+        description:
+          'How fast the cloud may send commands. Beyond the rate, as many again are answered "too many" (429); the rest are dropped without a reply and counted, so a flood from anyone who can publish on the commands topic cannot exhaust memory.',
+      }),
+    maxAge: z
+      .union([z.literal('off'), duration({ min: '1s', max: '30d' })])
+      .prefault('10m')
+      .meta({
+        description:
+          'Refuse (410) a command the cloud sent longer ago than this, by the timestamp it carries ("timestamp" or "ts" in the generic and Waylay formats), instead of running it late. Not checked while the gateway clock is not synchronised. "off": run commands however old.',
+      }),
     allowReboot: z.boolean().default(false).meta({ description: 'Let the cloud reboot the gateway (system.reboot); it must also be in allow.' }),
     configRollbackAfter: duration({ min: '10s', max: '30m' }).prefault('2m').meta({ description: 'After config.set changes cloud settings, roll back if the link is not up again within this time.' }),
     scripts: z.record(scriptName, scriptSchema).default({}),

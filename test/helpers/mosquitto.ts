@@ -1,6 +1,6 @@
 // A real Mosquitto broker on a free loopback port, for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,11 +23,26 @@ export interface Mosquitto {
   dir: string;
 }
 
-export async function startMosquitto(options: { port?: number; configLines?: string[]; /** Mosquitto's log (stderr), as it comes. */ onLog?: (text: string) => void } = {}): Promise<Mosquitto> {
+export async function startMosquitto(
+  options: {
+    port?: number;
+    configLines?: string[];
+    /** Mosquitto's log (stderr), as it comes. */
+    onLog?: (text: string) => void;
+    /** Keep sessions and queued messages across stop()/start(), as a cloud broker does. */
+    persistence?: boolean;
+  } = {},
+): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-agent-mosquitto-'));
   // Started as root, mosquitto drops to the `mosquitto` user and must still read its files here.
   chmodSync(dir, 0o755);
   const port = options.port ?? (await freePort());
+  // The broker writes its database as the `mosquitto` user.
+  const persistDir = join(dir, 'persist');
+  if (options.persistence) {
+    mkdirSync(persistDir);
+    chmodSync(persistDir, 0o777);
+  }
   let child: ChildProcess | undefined;
   const broker: Mosquitto = {
     port,
@@ -35,7 +50,8 @@ export async function startMosquitto(options: { port?: number; configLines?: str
     dir,
     configLines: options.configLines ?? ['allow_anonymous true'],
     async start() {
-      writeFileSync(join(dir, 'mosquitto.conf'), [`listener ${port} 127.0.0.1`, 'persistence false', 'max_queued_messages 100000', 'max_inflight_messages 1000', ...broker.configLines, ''].join('\n'));
+      const persistence = options.persistence ? ['persistence true', `persistence_location ${persistDir}/`] : ['persistence false'];
+      writeFileSync(join(dir, 'mosquitto.conf'), [`listener ${port} 127.0.0.1`, ...persistence, 'max_queued_messages 100000', 'max_inflight_messages 1000', ...broker.configLines, ''].join('\n'));
       child = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => {

@@ -31,7 +31,13 @@ describe('commands end to end (generic MQTT)', { timeout: 120_000 }, () => {
     agent = startAgent({
       cloud: { provider: 'mqtt', url: broker.url },
       sensors: [{ id: 'room', type: 'simulated', interval: '50ms' }, ...targets.sensors],
-      commands: { allow: ['ping', 'status', 'config.get', 'config.set', 'sensor.read', 'outbox.purge', 'script.echo', 'serial.write', 'modbus.write'], scripts: { echo: { path: '/bin/echo', args: ['{word}'], params: { word: { pattern: '[a-z]+' } } } } },
+      commands: {
+        allow: ['ping', 'status', 'config.get', 'config.set', 'sensor.read', 'outbox.purge', 'script.echo', 'serial.write', 'modbus.write'],
+        scripts: { echo: { path: '/bin/echo', args: ['{word}'], params: { word: { pattern: '[a-z]+' } } } },
+        // The fuzz test wants an answer to every one of its 10,000 payloads, sent within a second or two;
+        // the default rate (10/s) would rightly answer most of them 429 or drop them (command-flood.test.ts).
+        rate: { perSecond: 10_000, burst: 10_000 },
+      },
     });
     await agent.waitForLog((l) => l.event === 'subscribed');
     operator = await mqtt.connectAsync(broker.url, { clientId: 'operator' });

@@ -1,22 +1,31 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import type { Command } from '../../src/commands/command.ts';
-import { Dispatcher } from '../../src/commands/dispatcher.ts';
+import type { Command, CommandResult } from '../../src/commands/command.ts';
+import { Dispatcher, type DispatcherOptions } from '../../src/commands/dispatcher.ts';
 import { CommandFailure, defineHandler } from '../../src/commands/handler.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 
 const command = (name: string, params: unknown = {}, id = `${Math.random()}`): Command => ({ id, name, params, origin: 'test', replyTo: null });
 
-function dispatcher(allow: string[] = ['echo', 'slow', 'fail']) {
+/** The result, which must be there (not dropped). */
+async function answered(pending: Promise<CommandResult | undefined>): Promise<CommandResult> {
+  const result = await pending;
+  assert.ok(result, 'expected a reply, not a silent drop');
+  return result;
+}
+
+function dispatcher(allow: string[] = ['echo', 'slow', 'fail'], options: Partial<DispatcherOptions> = {}) {
   let runs = 0;
   const handlers = [
     defineHandler({ name: 'echo', description: '', params: z.strictObject({ text: z.string() }), run: (p) => (runs++, Promise.resolve({ text: p.text })) }),
     defineHandler({ name: 'slow', description: '', params: z.object({}), run: (_p, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve('aborted'))) }),
     defineHandler({ name: 'fail', description: '', params: z.object({}), run: () => Promise.reject(new CommandFailure(409, 'port busy')) }),
+    defineHandler({ name: 'blob', description: '', params: z.strictObject({ chars: z.int() }), run: (p) => (runs++, Promise.resolve('x'.repeat(p.chars))) }),
   ];
-  const d = new Dispatcher({ handlers, allow, timeoutMs: 50, maxConcurrent: 2, log: captureLog().log });
-  return { d, runs: () => runs };
+  const captured = captureLog();
+  const d = new Dispatcher({ handlers, allow, timeoutMs: 50, maxConcurrent: 2, log: captured.log, ...options });
+  return { d, runs: () => runs, lines: captured.lines };
 }
 
 describe('dispatcher', () => {
@@ -24,27 +33,32 @@ describe('dispatcher', () => {
     const { d } = dispatcher();
     assert.deepEqual(await d.dispatch(command('echo', { text: 'hi' })), { ok: true, status: 200, data: { text: 'hi' } });
   });
-  it('answers unknown commands with 404 and the known names', async () => {
-    const r = await dispatcher().d.dispatch(command('format-disk'));
+  it('answers unknown commands with 404 and the names it may run', async () => {
+    const r = await answered(dispatcher().d.dispatch(command('format-disk')));
     assert.equal(r.status, 404);
-    assert.match(r.message!, /unknown command "format-disk"; known: echo, fail, slow/);
+    assert.match(r.message!, /unknown command "format-disk"; allowed here: echo, fail, slow$/);
+  });
+  it('lists only allowed names in a 404, however many handlers there are', async () => {
+    const r = await answered(dispatcher(['echo']).d.dispatch(command('format-disk')));
+    assert.match(r.message!, /allowed here: echo$/);
+    assert.doesNotMatch(r.message!, /slow|fail/);
   });
   it('refuses commands that are not allowed with 403', async () => {
-    const r = await dispatcher(['slow']).d.dispatch(command('echo', { text: 'x' }));
+    const r = await answered(dispatcher(['slow']).d.dispatch(command('echo', { text: 'x' })));
     assert.equal(r.status, 403);
     assert.match(r.message!, /commands\.allow/);
   });
   it('answers bad params with 400 naming the field', async () => {
-    const r = await dispatcher().d.dispatch(command('echo', { text: 5 }));
+    const r = await answered(dispatcher().d.dispatch(command('echo', { text: 5 })));
     assert.equal(r.status, 400);
     assert.match(r.message!, /text:/);
   });
   it('times out with 408', async () => {
-    const r = await dispatcher().d.dispatch(command('slow'));
+    const r = await answered(dispatcher().d.dispatch(command('slow')));
     assert.equal(r.status, 408);
   });
   it('passes a handler failure status through', async () => {
-    assert.deepEqual(await dispatcher().d.dispatch(command('fail')), { ok: false, status: 409, message: 'port busy' });
+    assert.deepEqual(await answered(dispatcher().d.dispatch(command('fail'))), { ok: false, status: 409, message: 'port busy' });
   });
   it('answers a replayed id with the first result without running twice', async () => {
     const { d, runs } = dispatcher();
@@ -56,8 +70,121 @@ describe('dispatcher', () => {
   it('limits concurrent commands with 429', async () => {
     const { d } = dispatcher();
     const running = [d.dispatch(command('slow')), d.dispatch(command('slow'))];
-    const third = await d.dispatch(command('slow'));
+    const third = await answered(d.dispatch(command('slow')));
     assert.equal(third.status, 429);
     await Promise.all(running);
+  });
+});
+
+/** Every log line the dispatcher wrote, as JSON text. */
+const longestLine = (lines: Record<string, unknown>[]) => Math.max(0, ...lines.map((l) => JSON.stringify(l).length));
+
+describe('dispatcher bounds (issue #16)', () => {
+  const huge = 'n'.repeat(128 * 1024);
+
+  it('cuts a 128 KB command name in the reply and the log', async () => {
+    const { d, lines } = dispatcher();
+    const r = await answered(d.dispatch(command(huge)));
+    assert.equal(r.status, 400);
+    assert.match(r.message!, /^the command name "n{64}… \(131072 characters\)" is longer than 128 characters$/);
+    assert.ok(longestLine(lines) < 1024, `a log line of ${longestLine(lines)} characters`);
+  });
+
+  it('quotes at most 64 characters of an unknown name', async () => {
+    const r = await answered(dispatcher().d.dispatch(command('u'.repeat(100))));
+    assert.equal(r.status, 404);
+    assert.match(r.message!, /^unknown command "u{64}… \(100 characters\)"/);
+  });
+
+  it('refuses a 128 KB parameter key without echoing it, at any depth', async () => {
+    const { d, lines, runs } = dispatcher();
+    for (const params of [{ [huge]: 1 }, { text: 'x', deeper: [{ [huge]: true }] }]) {
+      const r = await answered(d.dispatch(command('echo', params)));
+      assert.equal(r.status, 400);
+      assert.ok(r.message!.length < 400, r.message);
+      assert.match(r.message!, /the key "n{64}… \(131072 characters\)" is longer than 128 characters/);
+    }
+    assert.equal(runs(), 0);
+    assert.ok(longestLine(lines) < 1024, `a log line of ${longestLine(lines)} characters`);
+  });
+
+  it('cuts what the validator says about keys it does not know', async () => {
+    const r = await answered(dispatcher().d.dispatch(command('echo', Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`unexpected_${'k'.repeat(100)}_${i}`, i])))));
+    assert.equal(r.status, 400);
+    assert.ok(r.message!.length < 700, `${r.message!.length} characters`);
+  });
+
+  it('refuses an over-long id and over-deep params', async () => {
+    const { d } = dispatcher();
+    assert.equal((await answered(d.dispatch(command('echo', { text: 'x' }, 'i'.repeat(129))))).status, 400);
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 40; i++) deep = { a: deep };
+    const r = await answered(d.dispatch(command('echo', deep)));
+    assert.equal(r.status, 400);
+    assert.match(r.message!, /nested more than 32 levels/);
+  });
+
+  it('bounds the replay cache by bytes, keeping a digest of a large result', async () => {
+    const { d, runs } = dispatcher(['blob'], { rate: { perSecond: 10_000, burst: 10_000 }, replayCache: { maxBytes: 256 * 1024, maxResultBytes: 64 * 1024 } });
+    const first = await answered(d.dispatch(command('blob', { chars: 100_000 }, 'big')));
+    assert.equal((first.data as string).length, 100_000);
+    const replay = await answered(d.dispatch(command('blob', { chars: 100_000 }, 'big')));
+    assert.equal(runs(), 1, 'a replay must not run again');
+    assert.equal(replay.ok, true);
+    assert.equal(replay.data, undefined);
+    assert.match(replay.message!, /too large to keep for replays/);
+    for (let i = 0; i < 200; i++) await d.dispatch(command('blob', { chars: 20_000 }, `mid-${i}`));
+    const { bytes, entries } = d.replayCacheSize();
+    assert.ok(bytes <= 256 * 1024, `${bytes} bytes cached`);
+    assert.ok(entries < 10, `${entries} entries cached`);
+    // The newest is still answered from memory.
+    await d.dispatch(command('blob', { chars: 20_000 }, 'mid-199'));
+    assert.equal(runs(), 201);
+  });
+
+  it('does not cache refusals, so a flood of them leaves the cache alone', async () => {
+    const { d } = dispatcher();
+    for (let i = 0; i < 20; i++) await d.dispatch(command(`nope-${i}`));
+    assert.deepEqual(d.replayCacheSize(), { entries: 0, bytes: 0 });
+  });
+
+  it('answers 429 beyond the rate, then drops without a reply, and recovers', async () => {
+    let now = 1_000_000;
+    const { d, lines } = dispatcher(['echo'], { rate: { perSecond: 2, burst: 3 }, now: () => now });
+    let accepted = 0;
+    const results = [];
+    for (let i = 0; i < 10; i++) results.push(await d.dispatch(command('echo', { text: 'x' }), { accepted: () => accepted++ }));
+    assert.deepEqual(
+      results.map((r) => r?.status),
+      [200, 200, 200, 429, 429, 429, undefined, undefined, undefined, undefined],
+    );
+    assert.equal(accepted, 3, 'only admitted commands are announced as accepted');
+    assert.equal(d.dropped(), 4);
+    assert.equal(d.stats().refused, 7);
+    // Logged once per minute, not once per command.
+    assert.equal(lines.filter((l) => l.event === 'command-rate-limited').length, 1);
+    assert.equal(lines.filter((l) => l.event === 'command-flood-dropped').length, 1);
+    now += 1000;
+    assert.equal((await d.dispatch(command('echo', { text: 'x' })))?.status, 200);
+    assert.equal(d.admitUnreadable(), true);
+    assert.equal(d.admitUnreadable(), true, 'an unreadable message over the rate is still answered (429 budget)');
+  });
+
+  it('refuses a command sent longer ago than maxAge with 410, saying how old', async () => {
+    const now = Date.UTC(2030, 0, 1);
+    const { d, runs } = dispatcher(['echo'], { maxAgeMs: 10 * 60_000, now: () => now, clockSynchronized: () => true });
+    const late = await answered(d.dispatch({ ...command('echo', { text: 'open' }), sentAt: now - 2 * 3600_000 - 5000 }));
+    assert.equal(late.status, 410);
+    assert.match(late.message!, /sent 2h 5s ago, longer than commands\.maxAge \(10m\)/);
+    assert.equal(runs(), 0);
+    assert.equal((await answered(d.dispatch({ ...command('echo', { text: 'open' }), sentAt: now - 60_000 }))).status, 200);
+    assert.equal((await answered(d.dispatch(command('echo', { text: 'no timestamp' })))).status, 200);
+  });
+
+  it('runs old commands while the clock is not synchronised, and says so once', async () => {
+    const now = 1000;
+    const { d, lines } = dispatcher(['echo'], { maxAgeMs: 60_000, now: () => now, clockSynchronized: () => false });
+    for (let i = 0; i < 3; i++) assert.equal((await answered(d.dispatch({ ...command('echo', { text: 'x' }), sentAt: Date.UTC(2030, 0, 1) - 3600_000 }))).status, 200);
+    assert.equal(lines.filter((l) => l.event === 'command-age-unchecked').length, 1);
   });
 });

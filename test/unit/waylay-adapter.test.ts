@@ -53,7 +53,7 @@ describe('waylay config', () => {
 describe('waylay connect options and topics', () => {
   it('connects with the resource id as clientId and the device credentials', async () => {
     const options = await adapter({ keepalive: '2m' }).connectOptions();
-    assert.deepEqual(options, { url: 'mqtts://broker.example.io:8883', clientId: 'pump-7', username: 'dev-user', password: 'dev-pass', protocolVersion: 4, keepaliveSeconds: 120 });
+    assert.deepEqual(options, { url: 'mqtts://broker.example.io:8883', clientId: 'pump-7', username: 'dev-user', password: 'dev-pass', protocolVersion: 4, keepaliveSeconds: 120, persistentSession: true });
     assert.equal((await adapter({ clientId: 'c-1' }).connectOptions()).clientId, 'c-1');
   });
   it('uses the resources topics', () => {
@@ -66,9 +66,9 @@ describe('waylay connect options and topics', () => {
     assert.deepEqual(a.subscriptions(), ['waylay/pump-7/commands']);
     assert.equal(a.encodeTelemetry([record(1, { t: 1 })]).messages[0]!.topic, 'waylay/pump-7/data');
   });
-  it('warns about a plaintext URL and explains a refused password once per outage', async () => {
+  it('leaves a plaintext URL to the shared link warnings, and explains a refused password once per outage', async () => {
     const a = adapter({ url: 'mqtt://broker.example.io' });
-    assert.equal(a.captured.events('waylay-plaintext').length, 1);
+    assert.deepEqual(a.captured.lines, [], 'the agent warns from linkFacts (test/unit/link-warnings.test.ts), the adapter does not');
     await a.onAuthRejected!();
     await a.onAuthRejected!();
     const refused = a.captured.events('waylay-credentials-refused');

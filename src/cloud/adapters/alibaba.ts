@@ -6,6 +6,7 @@ import type { Command, CommandResult } from '../../commands/command.ts';
 import type { AdapterDefinition, CloudAdapter, ConnectOptions, EncodedTelemetry, IncomingAction } from '../adapter.ts';
 import { ClockNotSynchronizedError, CredentialsUnavailableError } from '../errors.ts';
 import { cloudCommonFields } from '../link-config.ts';
+import { parseBoundedJson } from '../bounded-json.ts';
 import type { OutgoingMessage } from '../message.ts';
 import { readTls } from '../tls-files.ts';
 import { alinkReply, commandNameOf, parseAlinkRequest, propertyPost } from './alibaba/alink.ts';
@@ -40,15 +41,27 @@ const configSchema = z
 
 type AlibabaReplyTo = { topic: string; id: string };
 
+/** The instance's endpoint for the chosen transport, unless cloud.url overrides it (clouds.md, Alibaba). */
+function brokerUrl(config: z.output<typeof configSchema>): string {
+  if (config.url) return config.url;
+  const host = config.endpoint ?? `${config.productKey}.iot-as-mqtt.${config.regionId}.aliyuncs.com`;
+  return { tls: `mqtts://${host}:1883`, tcp: `mqtt://${host}:1883`, wss: `wss://${host}:443/`, ws: `ws://${host}:443/` }[config.transport];
+}
+
 export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
   provider: 'alibaba',
   configSchema,
+  linkFacts: (config) => ({
+    url: brokerUrl(config),
+    // The password is an HMAC of the device secret, but one seen in clear can be replayed to connect as the device.
+    credentials: 'the signed password',
+    verifyCertificates: config.tls?.rejectUnauthorized ?? true,
+    ...(config.url === undefined ? { encryptHint: 'set cloud.transport to "tls" (or "wss")' } : {}),
+  }),
   create(config, ctx): CloudAdapter {
     const { productKey: pk, deviceName: dn } = config;
     const base = `/sys/${pk}/${dn}`;
     const secure = config.transport === 'tls' || config.transport === 'wss';
-    const host = config.endpoint ?? `${pk}.iot-as-mqtt.${config.regionId}.aliyuncs.com`;
-    const defaultUrl = { tls: `mqtts://${host}:1883`, tcp: `mqtt://${host}:1883`, wss: `wss://${host}:443/`, ws: `ws://${host}:443/` }[config.transport];
 
     const commandFrom = (request: ReturnType<typeof parseAlinkRequest>, name: string, replyTopic: string): IncomingAction[] => {
       if ('error' in request) {
@@ -92,12 +105,15 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
         const timestamp = String(ctx.now());
         const id = `${pk}.${dn}`;
         return {
-          url: config.url ?? defaultUrl,
+          url: brokerUrl(config),
           clientId: mqttClientId(id, secure ? 2 : 3, config.signMethod, timestamp),
           username: `${dn}&${pk}`,
           password: signPassword(config.signMethod, deviceSecret, { clientId: id, deviceName: dn, productKey: pk, timestamp }),
           protocolVersion: 4,
           keepaliveSeconds: config.keepalive,
+          // cleanSession=0 (MQTT 3.1.1 §3.1.2.4): QoS 1 downlinks sent during a blip are kept for the device;
+          // RRPC calls are synchronous and fail fast while offline.
+          persistentSession: true,
           ...(config.tls ? { tls: readTls(config.tls) } : {}),
         };
       },
@@ -144,10 +160,8 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
   },
 };
 
+/** The payload as JSON, or undefined when it is not JSON or too large or deep to parse (bounded-json.ts). */
 function safeJson(payload: Buffer): unknown {
-  try {
-    return JSON.parse(payload.toString('utf8'));
-  } catch {
-    return undefined;
-  }
+  const parsed = parseBoundedJson(payload);
+  return parsed.ok ? parsed.value : undefined;
 }

@@ -3,9 +3,10 @@
 // Facts and sources: ../shared/clouds.md, Azure section.
 import { z } from 'zod';
 import { duration, secret } from '../../config/primitives.ts';
-import type { Command, CommandResult } from '../../commands/command.ts';
+import { COMMAND_LIMITS, type Command, type CommandResult } from '../../commands/command.ts';
 import { REMOTE_CONFIG_KEY, type AdapterDefinition, type CloudAdapter, type ConnectOptions, type IncomingAction } from '../adapter.ts';
 import { packJsonArrays } from '../batching.ts';
+import { parseBoundedJson } from '../bounded-json.ts';
 import { ClockNotSynchronizedError } from '../errors.ts';
 import { cloudCommonFields } from '../link-config.ts';
 import type { OutgoingMessage } from '../message.ts';
@@ -48,13 +49,24 @@ interface Identity {
   key?: string;
 }
 
-function identityOf(config: AzureConfig): Identity {
+/** Separate fields win over the connection string's. */
+function partialIdentityOf(config: AzureConfig): Partial<Identity> {
   const parsed = config.connectionString ? parseConnectionString(config.connectionString.reveal()) : {};
   const host = config.hostName ?? parsed.hostName;
   const deviceId = config.deviceId ?? parsed.deviceId;
   const key = config.sharedAccessKey?.reveal() ?? parsed.sharedAccessKey;
+  return { ...(host ? { host } : {}), ...(deviceId ? { deviceId } : {}), ...(key ? { key } : {}) };
+}
+
+function identityOf(config: AzureConfig): Identity {
+  const { host, deviceId, key } = partialIdentityOf(config);
   if (!host || !deviceId) throw new Error('cloud.connectionString: expected HostName=…;DeviceId=…;SharedAccessKey=… (HostName or DeviceId missing)');
   return { host, deviceId, ...(key ? { key } : {}) };
+}
+
+/** mqtts on 8883, or wss on 443 for networks that only let HTTPS out (clouds.md, Azure). */
+function hubUrl(config: AzureConfig, host: string): string {
+  return config.url ?? (config.transport === 'wss' ? `wss://${host}:443/$iothub/websocket` : `mqtts://${host}:8883`);
 }
 
 /** Direct methods carry the $rid to answer; cloud-to-device messages cannot be answered. */
@@ -63,6 +75,11 @@ type AzureReplyTo = { kind: 'method'; rid: string } | { kind: 'c2d' };
 export const azureAdapter: AdapterDefinition<typeof configSchema> = {
   provider: 'azure',
   configSchema,
+  linkFacts(config) {
+    const { host, key } = partialIdentityOf(config);
+    // With X.509 the client certificate is the credential, and TLS never sends its private key.
+    return { url: host ? hubUrl(config, host) : config.url, credentials: key ? 'the SAS token' : undefined, verifyCertificates: config.tls?.rejectUnauthorized ?? true };
+  },
   create(config, ctx): CloudAdapter {
     const id = identityOf(config);
     const telemetryTopic = `devices/${id.deviceId}/messages/events/$.ct=application%2Fjson&$.ce=utf-8`;
@@ -82,11 +99,14 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
       connectOptions(): Promise<ConnectOptions> {
         const now = ctx.now();
         const base = {
-          url: config.url ?? (config.transport === 'wss' ? `wss://${id.host}:443/$iothub/websocket` : `mqtts://${id.host}:8883`),
+          url: hubUrl(config, id.host),
           clientId: id.deviceId,
           username: `${id.host}/${id.deviceId}/?api-version=${AZURE_API_VERSION}`,
           protocolVersion: 4 as const,
           keepaliveSeconds: config.keepalive,
+          // "Communicate with an IoT hub using the MQTT protocol": with CleanSession 0 the hub keeps the
+          // subscriptions and queued cloud-to-device messages; direct methods fail fast while offline anyway.
+          persistentSession: true,
           tls: { ...(config.tls ? readTls(config.tls) : { rejectUnauthorized: true }), servername: id.host },
         };
         if (!id.key) return Promise.resolve(base); // X.509: the client certificate is the credential
@@ -105,11 +125,12 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
           const replyTo: AzureReplyTo = { kind: 'method', rid: method.rid };
           let params: unknown = {};
           if (message.payload.length > 0) {
-            try {
-              params = JSON.parse(message.payload.toString('utf8'));
-            } catch {
-              return [{ kind: 'reply', reason: `method ${method.method}: payload is not JSON`, messages: [methodResponse(method.rid, 400, { error: 'the method payload is not valid JSON' })] }];
+            const parsed = parseBoundedJson(message.payload);
+            if (!parsed.ok) {
+              const error = parsed.problem === 'syntax' ? 'the method payload is not valid JSON' : parsed.reason;
+              return [{ kind: 'reply', reason: `method ${method.method}: ${error}`, messages: [methodResponse(method.rid, 400, { error })] }];
             }
+            params = parsed.value;
           }
           return [{ kind: 'command', command: { id: method.rid, name: method.method, params: params ?? {}, origin: 'azure', replyTo } }];
         }
@@ -126,7 +147,8 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
           const body = safeJson(message.payload) as { id?: unknown; name?: unknown; params?: unknown } | undefined;
           if (!body || typeof body.name !== 'string') return [{ kind: 'notice', level: 'warn', event: 'azure-c2d-ignored', message: 'a cloud-to-device message is not a command {"name", "params", "id"}; ignored' }];
           const replyTo: AzureReplyTo = { kind: 'c2d' };
-          return [{ kind: 'command', command: { id: typeof body.id === 'string' || typeof body.id === 'number' ? String(body.id) : `c2d-${nextRid('')}`, name: body.name, params: body.params ?? {}, origin: 'azure', replyTo } }];
+          const id = typeof body.id === 'string' || typeof body.id === 'number' ? String(body.id).slice(0, COMMAND_LIMITS.idChars) : `c2d-${nextRid('')}`;
+          return [{ kind: 'command', command: { id, name: body.name, params: body.params ?? {}, origin: 'azure', replyTo } }];
         }
         return [{ kind: 'notice', level: 'info', event: 'azure-unexpected-topic', message: `ignored a message on ${message.topic}` }];
       },
@@ -146,10 +168,8 @@ function methodResponse(rid: string, status: number, body: unknown): OutgoingMes
   return { topic: `$iothub/methods/res/${status}/?$rid=${rid}`, payload: JSON.stringify(body), qos: 1 };
 }
 
+/** The payload as JSON, or undefined when it is not JSON or too large or deep to parse (bounded-json.ts). */
 function safeJson(payload: Buffer): unknown {
-  try {
-    return JSON.parse(payload.toString('utf8'));
-  } catch {
-    return undefined;
-  }
+  const parsed = parseBoundedJson(payload);
+  return parsed.ok ? parsed.value : undefined;
 }

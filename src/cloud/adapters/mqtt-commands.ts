@@ -1,36 +1,37 @@
 // The generic adapter's command format:
-//   request  {"id": "42", "name": "ping", "params": {...}}                on the commands topic
+//   request  {"id": "42", "name": "ping", "params": {...}, "timestamp"?: <ms or ISO 8601>}   on the commands topic
 //   reply    {"id": "42", "ok": true, "status": 200, "data": {...}}       on the replies topic,
 //            or {"id": "42", "ok": false, "status": 404, "error": "..."}
 // With MQTT 5, a request's responseTopic and correlationData take precedence over the replies topic.
-import type { Command, CommandResult } from '../../commands/command.ts';
+import { COMMAND_LIMITS, type Command, type CommandResult } from '../../commands/command.ts';
+import { echoUntrusted } from '../../untrusted-text.ts';
 import type { IncomingAction } from '../adapter.ts';
+import { INCOMING_JSON_BOUNDS, parseBoundedJson, type JsonBounds } from '../bounded-json.ts';
 import type { IncomingMessage, OutgoingMessage } from '../message.ts';
+import { readSentAt } from './command-timestamp.ts';
 
 interface ReplyAddress {
   topic: string;
   correlationData?: Buffer;
 }
 
-const MAX_ID_LENGTH = 128;
-
-export function decodeCommandJson(message: IncomingMessage, origin: string, defaultReplyTopic: string): IncomingAction[] {
+export function decodeCommandJson(message: IncomingMessage, origin: string, defaultReplyTopic: string, bounds: JsonBounds = INCOMING_JSON_BOUNDS): IncomingAction[] {
   const replyTo: ReplyAddress = {
     topic: message.properties?.responseTopic ?? defaultReplyTopic,
     ...(message.properties?.correlationData ? { correlationData: message.properties.correlationData } : {}),
   };
-  let body: unknown;
-  try {
-    body = JSON.parse(message.payload.toString('utf8'));
-  } catch {
-    return [invalid(replyTo, null, 'the command is not valid JSON')];
-  }
+  const parsed = parseBoundedJson(message.payload, bounds);
+  if (!parsed.ok) return [invalid(replyTo, null, parsed.problem === 'syntax' ? 'the command is not valid JSON' : parsed.reason)];
+  const body = parsed.value;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return [invalid(replyTo, null, 'expected a JSON object {"id", "name", "params"}')];
   const record = body as Record<string, unknown>;
-  const id = typeof record.id === 'string' || typeof record.id === 'number' ? String(record.id).slice(0, MAX_ID_LENGTH) : null;
+  const id = typeof record.id === 'string' || typeof record.id === 'number' ? String(record.id).slice(0, COMMAND_LIMITS.idChars) : null;
   if (id === null) return [invalid(replyTo, null, 'expected "id" (a string or number)')];
   if (typeof record.name !== 'string' || record.name === '') return [invalid(replyTo, id, 'expected "name" (the command to run)')];
-  const command: Command = { id, name: record.name, params: record.params ?? {}, origin, replyTo };
+  if (record.name.length > COMMAND_LIMITS.nameChars) return [invalid(replyTo, id, `the command name "${echoUntrusted(record.name)}" is longer than ${COMMAND_LIMITS.nameChars} characters`)];
+  const sent = readSentAt(record);
+  if ('error' in sent) return [invalid(replyTo, id, sent.error)];
+  const command: Command = { id, name: record.name, params: record.params ?? {}, origin, replyTo, ...sent };
   return [{ kind: 'command', command }];
 }
 

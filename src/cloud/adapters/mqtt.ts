@@ -19,6 +19,10 @@ const configSchema = z
     username: z.string().min(1).optional(),
     password: secret().optional(),
     keepalive: z.int().min(5).max(65535).default(60).meta({ description: 'Keepalive in seconds.' }),
+    persistentSession: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Ask the broker to keep commands sent while the link is down (3.1.1 clean session off; MQTT 5 session expiry = commands.maxAge). Needs a stable clientId.' }),
     topics: z
       .strictObject({
         telemetry: z.string().min(1).default('edge-agent/{agentId}/telemetry/{sensorId}').meta({ description: 'Where readings go; {agentId} and {sensorId} are filled in.' }),
@@ -46,6 +50,7 @@ export function toGenericItem(record: TelemetryRecord) {
 export const mqttAdapter: AdapterDefinition<typeof configSchema> = {
   provider: 'mqtt',
   configSchema,
+  linkFacts: (config) => ({ url: config.url, credentials: config.password ? 'the password' : undefined, verifyCertificates: config.tls?.rejectUnauthorized ?? true }),
   create(config, ctx): CloudAdapter {
     const fill = (template: string, sensorId = '') => template.replaceAll('{agentId}', ctx.agentId).replaceAll('{sensorId}', sensorId);
     const telemetryTopics = new Map<string, string>();
@@ -67,6 +72,7 @@ export const mqttAdapter: AdapterDefinition<typeof configSchema> = {
           ...(config.password ? { password: config.password.reveal() } : {}),
           protocolVersion: config.protocolVersion,
           keepaliveSeconds: config.keepalive,
+          persistentSession: config.persistentSession,
           ...(config.tls ? { tls: readTls(config.tls) } : {}),
         });
       },

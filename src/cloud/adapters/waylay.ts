@@ -116,10 +116,10 @@ export function toWaylayEvent(record: TelemetryRecord, resourceId: string, metri
 export const waylayAdapter: AdapterDefinition<typeof configSchema> = {
   provider: 'waylay',
   configSchema,
+  linkFacts: (config) => ({ url: withDefaultPort(config.url), credentials: 'the device password', verifyCertificates: config.tls?.rejectUnauthorized ?? true }),
   create(config, ctx): CloudAdapter {
     const topics = waylayTopics(config);
     const url = withDefaultPort(config.url);
-    if (/^(mqtt|ws):/.test(url)) ctx.log.warn({ event: 'waylay-plaintext', url }, `${url} is not encrypted: the device password and data cross the network in clear; use mqtts:// (port 8883)`);
     const commandContext: WaylayCommandContext = {
       resourceId: config.resourceId,
       eventsTopic: topics.events,
@@ -140,6 +140,8 @@ export const waylayAdapter: AdapterDefinition<typeof configSchema> = {
           password: config.password.reveal(),
           protocolVersion: 4,
           keepaliveSeconds: Math.round(config.keepalive / 1000),
+          // Waylay does not document sessions; asking for one is harmless on a broker that keeps none.
+          persistentSession: true,
           ...(config.tls ? { tls: readTls(config.tls) } : {}),
         });
       },

@@ -10,6 +10,7 @@ import { AGENT_VERSION } from '../../version.ts';
 import { REMOTE_CONFIG_KEY, type AdapterDefinition, type CloudAdapter, type ConnectOptions, type EncodedTelemetry, type IncomingAction } from '../adapter.ts';
 import { CredentialsUnavailableError } from '../errors.ts';
 import { cloudCommonFields } from '../link-config.ts';
+import { linkWarnings, logLinkWarnings, type LinkFacts } from '../link-warnings.ts';
 import type { OutgoingMessage } from '../message.ts';
 import { readTls } from '../tls-files.ts';
 import { readAppliedConfig, storeAppliedConfig } from './xyte/applied-config.ts';
@@ -93,9 +94,15 @@ export async function resolveXyteCredentials(config: XyteConfig, dataDir: string
   return { credentials, source: 'registered' };
 }
 
+/** The hub URL is in the config only with given credentials (or cloud.url); otherwise registration returns it. */
+function xyteLinkFacts(config: XyteConfig): LinkFacts {
+  return { url: config.url ?? (config.id !== undefined ? config.mqttHubUrl : undefined), credentials: 'the access key', verifyCertificates: config.tls?.rejectUnauthorized ?? true };
+}
+
 export const xyteAdapter: AdapterDefinition<typeof configSchema> = {
   provider: 'xyte',
   configSchema,
+  linkFacts: xyteLinkFacts,
   create(config, ctx): CloudAdapter {
     let current: XyteCredentials | undefined;
     let source: 'config' | 'stored' | 'registered' = 'config';
@@ -103,7 +110,8 @@ export const xyteAdapter: AdapterDefinition<typeof configSchema> = {
     let lastRegistrationAttemptAt = Number.NEGATIVE_INFINITY;
     let refusalLogged = false;
     let lastTelemetryAt = Number.NEGATIVE_INFINITY;
-    let plaintextWarned = false;
+    // A hub URL from registration was not in the config the agent judged at start: judge it at the first connect.
+    let hubJudged = xyteLinkFacts(config).url !== undefined;
     const topic = (suffix: string) => `v1/device/${current?.id ?? '-'}/${suffix}`;
     const appliedVersion = () => (current ? (readAppliedConfig(ctx.dataDir, current.id)?.version ?? 0) : 0);
 
@@ -142,9 +150,11 @@ export const xyteAdapter: AdapterDefinition<typeof configSchema> = {
       async connectOptions(): Promise<ConnectOptions> {
         current = await credentials();
         const url = config.url ?? current.mqttHubUrl;
-        if (!plaintextWarned && /^(mqtt|ws):/.test(url)) {
-          plaintextWarned = true;
-          ctx.log.warn({ event: 'xyte-plaintext', url }, `the Xyte hub ${url} is not encrypted: the access key and data cross the network in clear`);
+        if (!hubJudged) {
+          hubJudged = true;
+          const facts = xyteLinkFacts(config);
+          const judgedAtStart = new Set(linkWarnings(facts).map((w) => w.event));
+          logLinkWarnings(ctx.log, linkWarnings({ ...facts, url }).filter((w) => !judgedAtStart.has(w.event)));
         }
         return {
           url,
@@ -153,6 +163,7 @@ export const xyteAdapter: AdapterDefinition<typeof configSchema> = {
           password: current.accessKey,
           protocolVersion: 5,
           keepaliveSeconds: Math.round(config.keepalive / 1000),
+          persistentSession: true,
           userPropertiesOnEveryPublish: { device_id: current.id, access_key: current.accessKey },
           ...(config.tls ? { tls: readTls(config.tls) } : {}),
         };

@@ -1,7 +1,9 @@
 // Alink JSON (Alibaba "Alink protocol", doc 89301): requests {id, version, params, method}, replies
 // {id, code, data}. `id` is a decimal string unique per device per day; readings use their seq so a
 // redelivered reading keeps its id.
+import { COMMAND_LIMITS } from '../../../commands/command.ts';
 import type { TelemetryRecord } from '../../adapter.ts';
+import { parseBoundedJson } from '../../bounded-json.ts';
 
 /** Thing-model identifiers allow letters, digits and underscores: `<sensor>_<field>`, anything else as "_". */
 export function propertyIdentifier(sensorId: string, field: string): string {
@@ -36,15 +38,14 @@ export interface AlinkRequest {
 }
 
 export function parseAlinkRequest(payload: Buffer): AlinkRequest | { error: string; id?: string } {
-  let body: unknown;
-  try {
-    body = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return { error: 'not valid JSON' };
-  }
+  const parsed = parseBoundedJson(payload);
+  if (!parsed.ok) return { error: parsed.problem === 'syntax' ? 'not valid JSON' : parsed.reason };
+  const body = parsed.value;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { error: 'expected an Alink JSON object' };
   const record = body as Record<string, unknown>;
   const id = typeof record.id === 'string' || typeof record.id === 'number' ? String(record.id) : undefined;
   if (id === undefined) return { error: 'expected "id"' };
+  // Alink ids are decimal strings; a longer one is not echoed back.
+  if (id.length > COMMAND_LIMITS.idChars) return { error: `expected "id" of at most ${COMMAND_LIMITS.idChars} characters` };
   return { id, params: record.params ?? {}, ...(typeof record.method === 'string' ? { method: record.method } : {}) };
 }

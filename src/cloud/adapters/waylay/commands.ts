@@ -5,9 +5,13 @@
 // with "result" the command's data on success, or {"code", "message", "data"?} on failure.
 // A message that cannot be read as a command is answered the same way with status "error"
 // (and without commandId when none could be found): the operator watching the resource sees why.
-import type { Command, CommandResult } from '../../../commands/command.ts';
+// A command may say when it was sent ("timestamp" or "ts": epoch ms or ISO 8601): one older than
+// commands.maxAge is refused instead of run late.
+import { COMMAND_LIMITS, type Command, type CommandResult } from '../../../commands/command.ts';
 import type { IncomingAction } from '../../adapter.ts';
+import { INCOMING_JSON_BOUNDS, parseBoundedJson, type JsonBounds } from '../../bounded-json.ts';
 import type { OutgoingMessage } from '../../message.ts';
+import { readSentAt, TIMESTAMP_FIELDS } from '../command-timestamp.ts';
 
 /** Which JSON fields hold the command's name, arguments and id; the first one present wins. */
 export interface CommandFields {
@@ -21,6 +25,8 @@ export interface WaylayCommandContext {
   eventsTopic: string;
   fields: CommandFields;
   maxMessageBytes: number;
+  /** Largest and deepest command JSON parsed; default INCOMING_JSON_BOUNDS. */
+  incoming?: JsonBounds;
   /** Epoch ms, or undefined while the clock is not synchronized (Waylay then stamps arrival time). */
   timestamp(): number | undefined;
   /** An id for a command that came without one, so the dispatcher never takes two of them for a replay. */
@@ -33,21 +39,18 @@ export interface WaylayReplyTo {
   commandId: string | null;
 }
 
-const MAX_ID_LENGTH = 128;
-const MAX_NAME_LENGTH = 128;
+const MAX_ID_LENGTH = COMMAND_LIMITS.idChars;
+const MAX_NAME_LENGTH = COMMAND_LIMITS.nameChars;
 /** A bulk command message larger than this is refused whole: commands are few and small. */
 const MAX_COMMANDS_PER_MESSAGE = 32;
 /** Fields that describe the message itself, never arguments, when arguments are taken from the top level. */
-const ENVELOPE_FIELDS = ['resource', 'timestamp'];
+const ENVELOPE_FIELDS = ['resource', ...TIMESTAMP_FIELDS];
 
 /** Decodes one commands-topic message; never throws. */
 export function decodeWaylayCommands(payload: Buffer, ctx: WaylayCommandContext): IncomingAction[] {
-  let body: unknown;
-  try {
-    body = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return [malformed(ctx, null, null, 'the command is not valid JSON')];
-  }
+  const parsed = parseBoundedJson(payload, ctx.incoming ?? INCOMING_JSON_BOUNDS);
+  if (!parsed.ok) return [malformed(ctx, null, null, parsed.problem === 'syntax' ? 'the command is not valid JSON' : parsed.reason)];
+  const body = parsed.value;
   if (Array.isArray(body)) {
     if (body.length === 0 || body.length > MAX_COMMANDS_PER_MESSAGE) return [malformed(ctx, null, null, `expected 1 to ${MAX_COMMANDS_PER_MESSAGE} command objects in an array, found ${body.length}`)];
     return body.map((item) => decodeOne(item, ctx));
@@ -79,8 +82,10 @@ function decodeOne(body: unknown, ctx: WaylayCommandContext): IncomingAction {
   // Waylay actuations are often flat ({"command": "setpoint", "value": 21}): without an
   // arguments field, the remaining top-level fields are the arguments.
   const params = argsField !== undefined ? record[argsField] : withoutFields(record, [...fields.name, ...fields.id, ...ENVELOPE_FIELDS]);
+  const sent = readSentAt(record);
+  if ('error' in sent) return malformed(ctx, commandId, name, sent.error);
   const replyTo: WaylayReplyTo = { commandId };
-  const command: Command = { id: commandId ?? ctx.localId(), name, params, origin: 'waylay', replyTo };
+  const command: Command = { id: commandId ?? ctx.localId(), name, params, origin: 'waylay', replyTo, ...sent };
   return { kind: 'command', command };
 }
 

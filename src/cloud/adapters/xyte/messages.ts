@@ -1,7 +1,8 @@
 // Xyte's message shapes (clouds.md, Xyte): telemetry with flat keys, command status updates,
 // config echoes. Pure functions; the adapter decides topics and timing.
-import type { CommandResult } from '../../../commands/command.ts';
+import { COMMAND_LIMITS, type CommandResult } from '../../../commands/command.ts';
 import type { TelemetryRecord } from '../../adapter.ts';
+import { parseBoundedJson } from '../../bounded-json.ts';
 
 /** Command status messages are short texts in Xyte's portal; a long result is cut here. */
 const MAX_STATUS_MESSAGE_CHARS = 4000;
@@ -35,16 +36,15 @@ export interface XyteCommandRequest {
 
 /** A command body `{id, status: "pending", name, parameters}`, or why it cannot be run (with the id when there is one, to answer). */
 export function parseCommand(payload: Buffer): XyteCommandRequest | { error: string; id?: string } {
-  let body: unknown;
-  try {
-    body = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return { error: 'the command is not JSON' };
-  }
+  const parsed = parseBoundedJson(payload);
+  if (!parsed.ok) return { error: parsed.problem === 'syntax' ? 'the command is not JSON' : `the command is refused: ${parsed.reason}` };
+  const body = parsed.value;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { error: 'the command is not a JSON object' };
   const { id, name, parameters } = body as Record<string, unknown>;
   const commandId = typeof id === 'string' && id !== '' ? id : typeof id === 'number' ? String(id) : undefined;
   if (commandId === undefined) return { error: 'the command has no "id"' };
+  // The id is echoed in every status update: a longer one is not answered at all.
+  if (commandId.length > COMMAND_LIMITS.idChars) return { error: `the command "id" is longer than ${COMMAND_LIMITS.idChars} characters` };
   if (typeof name !== 'string' || name === '') return { error: 'the command has no "name"', id: commandId };
   return { id: commandId, name, parameters: parameters ?? {} };
 }
@@ -70,12 +70,9 @@ export interface XyteConfigPush {
 }
 
 export function parseConfigPush(payload: Buffer): XyteConfigPush | { error: string } {
-  let body: unknown;
-  try {
-    body = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return { error: 'the config push is not JSON' };
-  }
+  const parsed = parseBoundedJson(payload);
+  if (!parsed.ok) return { error: parsed.problem === 'syntax' ? 'the config push is not JSON' : `the config push is refused: ${parsed.reason}` };
+  const body = parsed.value;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { error: 'the config push is not a JSON object' };
   const version = (body as Record<string, unknown>).version;
   if (typeof version !== 'number' || !Number.isFinite(version)) return { error: 'the config push has no numeric "version"' };
