@@ -26,7 +26,7 @@ export function formatStatus(s: StatusSnapshot): string {
       .filter(([, n]) => n > 0)
       .map(([sensor, n]) => `           dropped ${n} from ${sensor}`),
     `clock      ${s.clockSynchronized ? 'synchronized' : 'NOT synchronized (readings are flagged; cloud sign-in waits)'}`,
-    `commands   ${s.commands.received} received, ${s.commands.succeeded} ok, ${s.commands.failed} failed, ${s.commands.refused} refused`,
+    `commands   ${s.commands.received} received, ${s.commands.succeeded} ok, ${s.commands.failed} failed, ${s.commands.refused} refused${s.commands.dropped ? `, ${s.commands.dropped} dropped unanswered (flood or oversize)` : ''}`,
     `sensors`,
     ...Object.entries(s.sensors).map(
       ([id, st]) => `  ${id.padEnd(16)} ${st.type.padEnd(12)} ${String(st.readings).padStart(8)} readings, last ${ago(s.now, st.lastReadingAt)}; ${st.parseErrors} parse errors, ${st.ioErrors} I/O errors${st.lastError ? `; last error: ${st.lastError}` : ''}`,

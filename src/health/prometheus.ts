@@ -51,7 +51,7 @@ export function renderPrometheus(s: StatusSnapshot, gateway: GatewaySample | und
   out.metric('edge_agent_sensor_parse_errors_total', 'counter', 'Input that could not be decoded, per sensor.', perSensor((x) => x.parseErrors));
   out.metric('edge_agent_sensor_io_errors_total', 'counter', 'Port, timeout and device errors, per sensor.', perSensor((x) => x.ioErrors));
   out.metric('edge_agent_sensor_last_reading_age_seconds', 'gauge', 'Seconds since the sensor last produced a reading.', perSensor((x) => (x.lastReadingAt === null ? NaN : (s.now - x.lastReadingAt) / 1000)));
-  out.metric('edge_agent_commands_total', 'counter', 'Commands by outcome.', (['succeeded', 'failed', 'refused'] as const).map((outcome) => [{ outcome }, s.commands[outcome]]));
+  out.metric('edge_agent_commands_total', 'counter', 'Commands by outcome (dropped: not answered, in a flood or too large to read).', (['succeeded', 'failed', 'refused', 'dropped'] as const).map((outcome) => [{ outcome }, s.commands[outcome] ?? 0]));
   out.metric('edge_agent_process_resident_memory_bytes', 'gauge', 'Resident memory of the agent process (RSS).', one(memory.rss));
   out.metric('edge_agent_process_heap_used_bytes', 'gauge', 'JavaScript heap in use by the agent.', one(memory.heapUsed));
   out.metric('edge_agent_clock_synchronized', 'gauge', '1 when the system clock looks synchronized.', one(s.clockSynchronized ? 1 : 0));

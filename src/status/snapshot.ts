@@ -41,6 +41,8 @@ export interface CommandStats {
   failed: number;
   refused: number;
   running: number;
+  /** Dropped without a reply: over twice commands.rate, too many being handled, or too large to read. */
+  dropped?: number;
 }
 
 export interface StatusSnapshot {

@@ -57,6 +57,42 @@ describe('cloud session', () => {
     assert.match(session.status().lastError ?? '', /refused/);
   });
 
+  it('logs one line for a failed attempt, probes quietly until the endpoint answers, and a planned stop is not a warning', async () => {
+    const { log, lines, events } = captureLog();
+    const broker = await startMosquitto();
+    await broker.stop();
+    const session = new CloudSession({
+      adapter: adapterFor(broker.url),
+      log,
+      connectTimeoutMs: 2000,
+      reconnectMaxMs: 60_000,
+      reconnectTiming: { probeMinMs: 50, probeMaxMs: 100, probeTimeoutMs: 500, spreadMs: 50, failedCapMs: 1000 },
+    });
+    const connected = new Promise<void>((resolve) => session.once('connected', resolve));
+    try {
+      session.start();
+      await new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (events('connect-failed').length > 0) resolve(clearInterval(check));
+        }, 20);
+      });
+      await sleep(1000); // some twenty probes go by
+      const loud = lines.filter((l) => l.level === 'warn' || l.level === 'error');
+      assert.equal(loud.length, 1, `one line for the failed attempt, none for the probes: ${JSON.stringify(loud)}`);
+      assert.match(String(loud[0]!.msg), /unreachable \(connect ECONNREFUSED .*\); probing it every/);
+      await broker.start();
+      await connected;
+      assert.equal(events('endpoint-reachable').length, 1);
+    } finally {
+      await session.stop();
+      await broker.cleanup();
+    }
+    const stopped = events('disconnected');
+    assert.equal(stopped.length, 1);
+    assert.equal(stopped[0]!.level, 'info');
+    assert.equal(stopped[0]!.planned, true);
+  });
+
   it('detects a black-holed link by keepalive and reconnects when it heals', async () => {
     const proxy: FaultProxy = await startFaultProxy(open.port);
     const { log, events } = captureLog();

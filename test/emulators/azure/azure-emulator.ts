@@ -52,7 +52,8 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
   const now = options.now ?? Date.now;
   const devices = new Map(options.devices.map((d) => [d.deviceId, d]));
   const deviceOf = new WeakMap<Client, string>();
-  const subscriptionCount = new WeakMap<Client, number>();
+  /** Distinct topic filters per connection: subscribing again to one (every reconnect of a persistent session does) is not another subscription. */
+  const subscriptions = new WeakMap<Client, Set<string>>();
   const expiryTimers = new Set<NodeJS.Timeout>();
   const pendingMethods = new Map<string, (r: { status: number; body: unknown }) => void>();
   const methodTarget = new Map<string, string>();
@@ -103,8 +104,9 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
     authorizeSubscribe(client, subscription, callback) {
       const deviceId = deviceOf.get(client)!;
       const allowed = [`devices/${deviceId}/messages/devicebound/#`, '$iothub/methods/POST/#', '$iothub/twin/res/#', '$iothub/twin/PATCH/properties/desired/#'];
-      const count = (subscriptionCount.get(client) ?? 0) + 1;
-      subscriptionCount.set(client, count);
+      const topics = subscriptions.get(client) ?? new Set<string>();
+      subscriptions.set(client, topics.add(subscription.topic));
+      const count = topics.size;
       if (!allowed.includes(subscription.topic) || count > 5) {
         violations.push({ rule: 'subscribe', clientId: client.id, detail: `subscription ${subscription.topic} (#${count})` });
         return callback(null, null);
