@@ -8,20 +8,11 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MAX_CONFIG_BYTES, MAX_NESTING } from '../../src/config/input-limits.ts';
 import { loadConfigFile, parseConfigText, validateConfigObject } from '../../src/config/load.ts';
-import { ConfigError, ExitCode, MAX_LISTED_PROBLEMS } from '../../src/errors.ts';
+import { MAX_LISTED_PROBLEMS } from '../../src/errors.ts';
+import { refusal } from '../helpers/config-refusal.ts';
 
 const CLOUD = '"cloud": { "provider": "mqtt", "url": "mqtt://127.0.0.1:1883" }';
 
-function refusal(check: () => unknown): ConfigError {
-  try {
-    check();
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
-    assert.equal(error.exitCode, ExitCode.config);
-    return error;
-  }
-  assert.fail('the config was accepted');
-}
 
 function timed<T>(label: string, work: () => T): T {
   const start = performance.now();

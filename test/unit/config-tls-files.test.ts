@@ -6,18 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfigText } from '../../src/config/load.ts';
-import { ConfigError } from '../../src/errors.ts';
 import { makeTestPki, type TestPki } from '../helpers/test-ca.ts';
+import { problemsOf } from '../helpers/config-refusal.ts';
 
-function problemsOf(text: string): ConfigError {
-  try {
-    parseConfigText(text, 'test.json');
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the config was accepted');
-}
 
 /** The cloud section on line 3, its tls object starting at column 5 of line 4. */
 function withTls(tls: Record<string, unknown>): string {

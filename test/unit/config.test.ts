@@ -5,21 +5,12 @@ import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { loadConfigFile, parseConfigText } from '../../src/config/load.ts';
 import { Secret } from '../../src/config/primitives.ts';
-import { ConfigError } from '../../src/errors.ts';
+import { problemsOf } from '../helpers/config-refusal.ts';
 
 const root = join(import.meta.dirname, '../..');
 const badDir = join(root, 'test/fixtures/configs/bad');
 const expected = JSON.parse(readFileSync(join(root, 'test/fixtures/configs/expected.json'), 'utf8')) as Record<string, { path: string; line: number; column: number; contains: string[] }>;
 
-function problemsOf(text: string): ConfigError {
-  try {
-    parseConfigText(text, 'test.json');
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the config was accepted');
-}
 
 describe('config: the example', () => {
   it('loads with defaults applied and durations and sizes parsed', () => {
