@@ -15,6 +15,7 @@ import { doctorExitCode, fail, formatCheck, ok, warn, type CheckResult } from '.
 import { checkCredentials, checkDns, checkTcp, checkTls, endpointOf, withLinkWarnings } from './doctor/cloud-checks.ts';
 import { checkOutboxFile, checkOutboxOfRunningAgent } from './doctor/outbox-check.ts';
 import { checkClock, checkDataDir, checkSerialPort } from './doctor/system-checks.ts';
+import { sessionExpiryMs } from '../commands/config.ts';
 
 export interface DoctorOptions {
   out: Writable;
@@ -92,7 +93,7 @@ async function cloudChecks(loaded: LoadedConfig, running: StatusSnapshot | undef
   if (running?.link.state === 'connected') {
     results.push(ok('credentials', `accepted: the running agent is connected to ${running.link.endpoint}`));
   } else {
-    results.push(await checkCredentials(options));
+    results.push(await checkCredentials(options, Math.ceil(sessionExpiryMs(config.commands) / 1000)));
     if (running) results.push(warn('link', `the running agent is ${running.link.state}${running.link.lastError ? `: ${running.link.lastError}` : ''}`, 'edge-agent status; journalctl -u edge-agent'));
   }
   return results;

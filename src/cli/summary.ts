@@ -5,6 +5,7 @@ import bytes from 'bytes';
 import ms from 'ms';
 import { cloudLinkWarnings } from '../cloud/adapters/index.ts';
 import type { AgentConfig } from '../config/schema.ts';
+import { redactUrl } from '../cloud/mqtt-options.ts';
 
 export function summarizeConfig(config: AgentConfig): string {
   const cloud = config.cloud as { provider: string; url?: string };
@@ -27,13 +28,4 @@ function describeSensor(sensor: Record<string, unknown>): string {
   if (typeof sensor.interval === 'number') parts.push(`every ${ms(sensor.interval)}`);
   if (typeof sensor.schedule === 'string') parts.push(`at "${sensor.schedule}"`);
   return parts.length > 0 ? `  ${parts.join(', ')}` : '';
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-  } catch {
-    return url;
-  }
 }

@@ -39,6 +39,7 @@ export class Forwarder {
   readonly #log: Logger;
   readonly #bucket: TokenBucket | undefined;
   readonly #rate: RateMeter;
+  #publishedReadings = 0;
   #messagesInFlight = 0;
   #leaseCount = 0;
   #running = false;
@@ -80,8 +81,9 @@ export class Forwarder {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  publishRate(): number {
-    return this.#rate.perSecond();
+  /** The readings side of the link's statistics: the session counts messages and bytes, the forwarder what they held. */
+  stats(): { publishedReadings: number; publishRate: number } {
+    return { publishedReadings: this.#publishedReadings, publishRate: this.#rate.perSecond() };
   }
 
   readonly #onConnected = () => this.pump();
@@ -169,9 +171,8 @@ export class Forwarder {
           this.#log.info({ event: 'publish-accepted-again' }, 'the cloud accepts publishes again; sending the readings kept meanwhile');
         }
         this.#o.outbox.ack(lease.leaseId);
-        this.#o.session.recordDelivered(telemetry.length);
+        this.#publishedReadings += telemetry.length;
         this.#rate.add(telemetry.length);
-        this.#o.session.setPublishRate(this.#rate.perSecond());
       }
       if (this.#messagesInFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
       // After a failure, wait for the session's next 'connected' instead of spinning on a dead link.

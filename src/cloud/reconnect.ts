@@ -20,6 +20,7 @@
 // an outage"; test/unit/cloud-reconnect.test.ts simulates it.
 import { connect } from 'node:net';
 import { fullJitterDelay } from './backoff.ts';
+import { endpointOf } from './mqtt-options.ts';
 
 export type FailureKind = 'refused' | 'unreachable' | 'failed';
 
@@ -88,13 +89,6 @@ export async function waitUntilReachable(io: ReachabilityIo, timing: ReconnectTi
   }
   await io.sleep(io.random() * timing.spreadMs);
   return io.running();
-}
-
-/** Port and host a URL's transport connects to, with each scheme's default port. */
-export function endpointOf(url: string): { host: string; port: number } {
-  const parsed = new URL(url);
-  const defaults: Record<string, number> = { 'mqtt:': 1883, 'mqtts:': 8883, 'ws:': 80, 'wss:': 443 };
-  return { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: parsed.port !== '' ? Number(parsed.port) : (defaults[parsed.protocol] ?? 1883) };
 }
 
 /** A bare TCP connect and close: does anything answer at the endpoint? */

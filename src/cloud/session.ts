@@ -3,8 +3,11 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.ts';
-import type { LinkState, LinkStatus } from '../status/snapshot.ts';
+import { systemTimers, type TimerHandle, type Timers } from '../timers.ts';
+import type { LinkState, SessionStatus } from '../status/snapshot.ts';
 import type { CloudAdapter, ConnectOptions } from './adapter.ts';
+import { describeConnackRefusal } from './connack.ts';
+import { brokerAddress, redactUrl, toMqttOptions } from './mqtt-options.ts';
 import { RateLimitedLog } from '../log.ts';
 import { fullJitterDelay, MIN_RECONNECT_DELAY_MS } from './backoff.ts';
 import { ClockNotSynchronizedError, CredentialsUnavailableError, PublishRefusedError } from './errors.ts';
@@ -20,6 +23,10 @@ export interface SessionOptions {
   /** A connection that lasted less than this did not really succeed: the backoff keeps growing. */
   stableAfterMs?: number;
   now?: () => number;
+  /** Backoffs, probes, renewals and heartbeats wait on these (a fake clock in tests); `now` defaults to theirs. */
+  timers?: Timers;
+  /** Opens an MQTT client (mqtt.connect; a fake transport in tests). */
+  connect?: (options: IClientOptions) => MqttClient;
   random?: () => number;
   /** How long to wait for the clock before asking the adapter again. */
   clockRetryMs?: number;
@@ -72,12 +79,12 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   #stopped = true;
   #attempt = 0;
   #wakeUp: (() => void) | undefined;
-  #timers = new Set<NodeJS.Timeout>();
+  #timers = new Set<TimerHandle>();
   #pending = new Map<number, (error?: Error) => void>();
   #nextPendingId = 0;
   #loop: Promise<void> | undefined;
   #clockLogged = false;
-  #status: LinkStatus;
+  #status: SessionStatus;
   /** When the last connection ended (for resuming a 3.1.1 session only while it is young enough), or null before the first. */
   #lastConnectedUntil: number | null = null;
   #droppedIncoming = 0;
@@ -92,7 +99,9 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       reconnectMaxMs: options.reconnectMaxMs,
       reconnectBaseMs: options.reconnectBaseMs ?? 1000,
       stableAfterMs: options.stableAfterMs ?? 30_000,
-      now: options.now ?? Date.now,
+      now: options.now ?? options.timers?.now ?? Date.now,
+      timers: options.timers ?? systemTimers,
+      connect: options.connect ?? ((clientOptions: IClientOptions) => mqtt.connect(clientOptions)),
       random: options.random ?? Math.random,
       clockRetryMs: options.clockRetryMs ?? 10_000,
       reconnectTiming: options.reconnectTiming ?? DEFAULT_RECONNECT_TIMING,
@@ -111,10 +120,8 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       lastError: null,
       lastErrorAt: null,
       inFlight: 0,
-      publishedReadings: 0,
       publishedMessages: 0,
       bytesSent: 0,
-      publishRate: 0,
       refusedMessages: 0,
       refusing: null,
     };
@@ -126,7 +133,7 @@ export class CloudSession extends EventEmitter<SessionEvents> {
 
   #linkUp: () => boolean = () => false;
 
-  status(): LinkStatus {
+  status(): SessionStatus {
     return { ...this.#status, inFlight: this.#pending.size };
   }
 
@@ -144,7 +151,7 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wakeUp?.();
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers) this.#options.timers.clearTimeout(timer);
     this.#timers.clear();
     const client = this.#client;
     if (client) await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
@@ -181,15 +188,6 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         }
       });
     });
-  }
-
-  /** Counts readings delivered, for status and the publish rate. */
-  recordDelivered(readings: number): void {
-    this.#status.publishedReadings += readings;
-  }
-
-  setPublishRate(rate: number): void {
-    this.#status.publishRate = rate;
   }
 
   async #run(): Promise<void> {
@@ -305,13 +303,13 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       let settled = false;
       let linkDown = false;
       this.#linkUp = () => !linkDown && client.connected;
-      let renewTimer: NodeJS.Timeout | undefined;
-      let heartbeatTimer: NodeJS.Timeout | undefined;
+      let renewTimer: TimerHandle | undefined;
+      let heartbeatTimer: TimerHandle | undefined;
       const clean = !this.#resumeSession(options);
       // 3.1.1 cannot say "a new session, but keep it": a clean connect discards the old one, then the
       // next connect (at once, no backoff) opens the persistent one that catches commands from now on.
       const discardOnly = clean && options.persistentSession === true && options.protocolVersion !== 5;
-      const client = mqtt.connect({ ...brokerAddress(options.url), ...toMqttOptions(options, this.#options.connectTimeoutMs, { clean, sessionExpirySeconds: Math.ceil(this.#options.sessionExpiryMs / 1000), maxIncomingBytes: this.#options.maxIncomingBytes }) });
+      const client = this.#options.connect({ ...brokerAddress(options.url), ...toMqttOptions(options, this.#options.connectTimeoutMs, { clean, sessionExpirySeconds: Math.ceil(this.#options.sessionExpiryMs / 1000), maxIncomingBytes: this.#options.maxIncomingBytes }) });
       this.#client = client;
       this.#everyPublish = options.protocolVersion === 5 ? options.userPropertiesOnEveryPublish : undefined;
 
@@ -338,7 +336,13 @@ export class CloudSession extends EventEmitter<SessionEvents> {
           }, delay);
         }
         const heartbeat = this.#adapter.heartbeat;
-        if (heartbeat) heartbeatTimer = setInterval(() => this.#publishAll(heartbeat.encode(), 'heartbeat'), heartbeat.intervalMs);
+        if (heartbeat) {
+          const beat = () => {
+            this.#publishAll(heartbeat.encode(), 'heartbeat');
+            heartbeatTimer = this.#timer(beat, heartbeat.intervalMs);
+          };
+          heartbeatTimer = this.#timer(beat, heartbeat.intervalMs);
+        }
         this.emit('connected');
       });
       client.on('message', (topic, payload, packet) => {
@@ -384,9 +388,11 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       const onGone = () => {
         if (settled) return;
         settled = true;
-        clearTimeout(renewTimer);
-        clearInterval(heartbeatTimer);
-        if (renewTimer) this.#timers.delete(renewTimer);
+        for (const timer of [renewTimer, heartbeatTimer]) {
+          if (timer === undefined) continue;
+          this.#options.timers.clearTimeout(timer);
+          this.#timers.delete(timer);
+        }
         const wasConnected = connectedAt > 0;
         linkDown = true;
         this.#failPending(new LinkDownError('the connection closed before the cloud acknowledged the message'));
@@ -474,8 +480,8 @@ export class CloudSession extends EventEmitter<SessionEvents> {
     this.#status.lastErrorAt = this.#options.now();
   }
 
-  #timer(fn: () => void, ms: number): NodeJS.Timeout {
-    const timer = setTimeout(() => {
+  #timer(fn: () => void, ms: number): TimerHandle {
+    const timer = this.#options.timers.setTimeout(() => {
       this.#timers.delete(timer);
       fn();
     }, ms);
@@ -491,102 +497,12 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         resolve();
       }, ms);
       this.#wakeUp = () => {
-        clearTimeout(timer);
+        this.#options.timers.clearTimeout(timer);
         this.#timers.delete(timer);
         this.#wakeUp = undefined;
         resolve();
       };
     });
-  }
-}
-
-/**
- * The broker URL as mqtt.js connection options, parsed with WHATWG URL: given a string, mqtt.js
- * parses it with the legacy url.parse(), and Node prints a DEP0169 warning (plain text on stderr,
- * outside the JSON log) at the first connection.
- */
-export function brokerAddress(url: string): Pick<IClientOptions, 'protocol' | 'host' | 'port' | 'path'> {
-  const parsed = new URL(url);
-  const protocol = parsed.protocol.slice(0, -1) as NonNullable<IClientOptions['protocol']>;
-  return {
-    protocol,
-    // WHATWG keeps IPv6 literals in brackets; sockets want the bare address.
-    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
-    ...(parsed.port !== '' ? { port: Number(parsed.port) } : {}),
-    ...(protocol.startsWith('ws') ? { path: `${parsed.pathname}${parsed.search}` } : {}),
-  };
-}
-
-interface SessionFlags {
-  clean: boolean;
-  sessionExpirySeconds: number;
-  maxIncomingBytes: number;
-}
-
-function toMqttOptions(options: ConnectOptions, connectTimeoutMs: number, flags: SessionFlags): IClientOptions {
-  const v5 = options.protocolVersion === 5;
-  const properties = {
-    ...options.properties,
-    // MQTT 5 §3.1.2.11.4: the broker must not send a packet larger than this; §3.1.2.11.2: keep the session this long.
-    ...(v5 ? { maximumPacketSize: flags.maxIncomingBytes + 64 * 1024 } : {}),
-    ...(v5 && options.persistentSession ? { sessionExpiryInterval: flags.sessionExpirySeconds } : {}),
-  };
-  return {
-    clientId: options.clientId,
-    ...(options.username !== undefined ? { username: options.username } : {}),
-    ...(options.password !== undefined ? { password: options.password } : {}),
-    protocolVersion: options.protocolVersion,
-    keepalive: options.keepaliveSeconds,
-    // The session owns reconnecting (backoff with jitter); mqtt.js's fixed-period reconnect would storm.
-    reconnectPeriod: 0,
-    connectTimeout: connectTimeoutMs,
-    clean: flags.clean,
-    resubscribe: false,
-    queueQoSZero: false,
-    // mqtt-packet's number cache is 65,536 two-byte Buffers (~7 MB of heap) to save an allocation per
-    // packet id; our messages are batches, so the allocation is nothing and the memory is not.
-    writeCache: false,
-    ...(Object.keys(properties).length > 0 ? { properties } : {}),
-    ...(options.tls
-      ? {
-          rejectUnauthorized: options.tls.rejectUnauthorized,
-          ...(options.tls.ca ? { ca: options.tls.ca } : {}),
-          ...(options.tls.cert ? { cert: options.tls.cert } : {}),
-          ...(options.tls.key ? { key: options.tls.key } : {}),
-          ...(options.tls.servername ? { servername: options.tls.servername } : {}),
-        }
-      : { rejectUnauthorized: true }),
-  };
-}
-
-/** CONNACK return codes (3.1.1) and reason codes (5) that mean "fix the credentials", in words for a technician. */
-function describeConnackRefusal(code: number | string | undefined): { text: string; auth: boolean } | undefined {
-  switch (code) {
-    case 1:
-    case 132:
-      return { text: 'unsupported MQTT protocol version', auth: false };
-    case 2:
-    case 133:
-      return { text: 'client id rejected', auth: true };
-    case 3:
-    case 136:
-      return { text: 'server unavailable', auth: false };
-    case 4:
-    case 134:
-      return { text: 'bad user name or password (check the credentials in the config)', auth: true };
-    case 5:
-    case 135:
-      return { text: 'not authorized (wrong or expired credentials, or a clock that is off)', auth: true };
-    case 137:
-      return { text: 'server busy', auth: false };
-    case 138:
-      return { text: 'banned', auth: true };
-    case 140:
-      return { text: 'bad authentication method', auth: true };
-    case 151:
-      return { text: 'quota exceeded', auth: false };
-    default:
-      return undefined;
   }
 }
 
@@ -599,14 +515,4 @@ function flattenUserProperties(properties: Record<string, string | string[]>): R
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(properties)) out[key] = Array.isArray(value) ? (value[0] ?? '') : value;
   return out;
-}
-
-/** The endpoint as it may be logged: no user info, no query (SAS tokens have been put there by some setups). */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-  } catch {
-    return '(invalid url)';
-  }
 }

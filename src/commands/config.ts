@@ -69,3 +69,11 @@ export const commandsConfigSchema = z
 
 export type CommandsConfig = z.output<typeof commandsConfigSchema>;
 export type ScriptConfig = z.output<typeof scriptSchema>;
+
+/** With commands.maxAge off, a kept session still ends some day: a day covers any blip worth riding out. */
+const SESSION_EXPIRY_WITHOUT_MAX_AGE_MS = 24 * 60 * 60_000;
+
+/** How long a broker should keep the agent's session and the commands in it: no longer than they could still run. */
+export function sessionExpiryMs(commands: Pick<CommandsConfig, 'maxAge'>): number {
+  return commands.maxAge === 'off' ? SESSION_EXPIRY_WITHOUT_MAX_AGE_MS : commands.maxAge;
+}

@@ -20,6 +20,7 @@ export interface LinkStatus {
   lastErrorAt: number | null;
   /** Messages published and not yet acknowledged. */
   inFlight: number;
+  /** Readings the cloud acknowledged (owned by the forwarder, which knows what a message held). */
   publishedReadings: number;
   publishedMessages: number;
   bytesSent: number;
@@ -30,6 +31,9 @@ export interface LinkStatus {
   /** Why publishes are being refused, until one is accepted again; null while they are accepted. */
   refusing: string | null;
 }
+
+/** What the session itself knows of the link: everything but the readings, which the forwarder counts. */
+export type SessionStatus = Omit<LinkStatus, 'publishedReadings' | 'publishRate'>;
 
 export interface SensorStatus extends SensorStats {
   type: string;

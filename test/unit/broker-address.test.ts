@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { brokerAddress } from '../../src/cloud/session.ts';
+import { brokerAddress } from '../../src/cloud/mqtt-options.ts';
 
 test('broker URLs become mqtt.js options without the legacy url.parse()', () => {
   assert.deepEqual(brokerAddress('mqtts://hub.example.com:8883'), { protocol: 'mqtts', host: 'hub.example.com', port: 8883 });

@@ -2,7 +2,9 @@
 // the same network, run through the real waitUntilReachable on a virtual clock.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelay, classifyConnectError, DEFAULT_RECONNECT_TIMING, endpointOf, waitUntilReachable } from '../../src/cloud/reconnect.ts';
+import { endpointOf } from '../../src/cloud/mqtt-options.ts';
+import { backoffDelay, classifyConnectError, DEFAULT_RECONNECT_TIMING, waitUntilReachable } from '../../src/cloud/reconnect.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 /** A virtual clock: sleeps resolve in time order, each after what the previous one set off has run. */
 function virtualClock() {
@@ -50,20 +52,10 @@ function virtualClock() {
   };
 }
 
-/** A seeded generator, so the simulation prints the same figures every run. */
-function mulberry32(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function simulateFleet(gateways: number, outageMs: number, seed: number) {
   const clock = virtualClock();
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const reconnectAt: number[] = [];
   let probes = 0;
   let probesDuringOutage = 0;
@@ -121,9 +113,9 @@ describe('reconnect after an outage', () => {
   });
 
   it('knows each scheme’s default port', () => {
-    assert.deepEqual(endpointOf('mqtts://hub.example.com'), { host: 'hub.example.com', port: 8883 });
-    assert.deepEqual(endpointOf('wss://hub.example.com/$iothub/websocket'), { host: 'hub.example.com', port: 443 });
-    assert.deepEqual(endpointOf('mqtt://[::1]:1884'), { host: '::1', port: 1884 });
+    assert.deepEqual(endpointOf('mqtts://hub.example.com'), { host: 'hub.example.com', port: 8883, tls: true });
+    assert.deepEqual(endpointOf('wss://hub.example.com/$iothub/websocket'), { host: 'hub.example.com', port: 443, tls: true });
+    assert.deepEqual(endpointOf('mqtt://[::1]:1884'), { host: '::1', port: 1884, tls: false });
   });
 
   // An hour of probing is a thousand simulated probes per gateway: 300 of them show the phases stay random.

@@ -6,24 +6,16 @@ import { isIP, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import mqtt from 'mqtt';
 import type { ConnectOptions } from '../../cloud/adapter.ts';
+import { describeConnackRefusal } from '../../cloud/connack.ts';
+import { brokerAddress, endpointOf, toMqttOptions } from '../../cloud/mqtt-options.ts';
 import type { LinkWarning } from '../../cloud/link-warnings.ts';
 import { fail, ok, warn, type CheckResult } from './check.ts';
 
 const TIMEOUT_MS = 10_000;
 const CERT_WARN_DAYS = 30;
 
-export interface Endpoint {
-  host: string;
-  port: number;
-  tls: boolean;
-}
-
-export function endpointOf(url: string): Endpoint {
-  const parsed = new URL(url);
-  const tls = parsed.protocol === 'mqtts:' || parsed.protocol === 'wss:';
-  const defaultPort = { 'mqtt:': 1883, 'mqtts:': 8883, 'ws:': 80, 'wss:': 443 }[parsed.protocol] ?? 1883;
-  return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port ? Number(parsed.port) : defaultPort, tls };
-}
+export type Endpoint = ReturnType<typeof endpointOf>;
+export { endpointOf };
 
 export async function checkDns(endpoint: Endpoint): Promise<CheckResult> {
   try {
@@ -101,21 +93,17 @@ export function withLinkWarnings(tls: CheckResult | undefined, warnings: LinkWar
   return [warn('TLS', `${verificationOff.message} (${tls.detail})`, [verificationOff.fix, tls.fix].filter(Boolean).join('; ')), ...rest];
 }
 
-/** CONNACK codes that mean the credentials were refused (3.1.1: 4, 5; MQTT 5: 134, 135). */
-const AUTH_CODES = new Set([4, 5, 134, 135]);
-
-export async function checkCredentials(options: ConnectOptions): Promise<CheckResult> {
-  const client = mqtt.connect(options.url, {
-    clientId: options.clientId,
-    ...(options.username !== undefined ? { username: options.username } : {}),
-    ...(options.password !== undefined ? { password: options.password } : {}),
-    protocolVersion: options.protocolVersion,
-    keepalive: options.keepaliveSeconds,
-    reconnectPeriod: 0,
-    connectTimeout: TIMEOUT_MS,
-    clean: true,
-    ...(options.properties ? { properties: options.properties } : {}),
-    ...(options.tls ? { ...options.tls } : { rejectUnauthorized: true }),
+/**
+ * Connects as the agent does (the same option mapping, the agent's client id). Where the agent keeps
+ * a persistent session, so does doctor (a clean connect would discard the commands the broker kept
+ * for the agent), and it acknowledges nothing it is sent: unacknowledged, a kept command is delivered
+ * again to the agent's next connection.
+ */
+export async function checkCredentials(options: ConnectOptions, sessionExpirySeconds: number): Promise<CheckResult> {
+  const client = mqtt.connect({
+    ...brokerAddress(options.url),
+    ...toMqttOptions(options, TIMEOUT_MS, { clean: !options.persistentSession, sessionExpirySeconds, maxIncomingBytes: 256 * 1024 }),
+    customHandleAcks: () => undefined,
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -126,8 +114,9 @@ export async function checkCredentials(options: ConnectOptions): Promise<CheckRe
     return ok('credentials', `the broker accepted client ${options.clientId}${options.username ? ` as ${options.username}` : ''}`);
   } catch (error) {
     const code = (error as { code?: number | string }).code;
-    if (typeof code === 'number' && AUTH_CODES.has(code)) {
-      return fail('credentials', `the broker refused the credentials (CONNACK ${code}: ${(error as Error).message})`, 'check the username, password, key or device certificate in the cloud section (and that the device is registered and enabled in the cloud)');
+    const refusal = typeof code === 'number' ? describeConnackRefusal(code) : undefined;
+    if (refusal?.auth) {
+      return fail('credentials', `the broker refused the credentials (CONNACK ${code}: ${refusal.text})`, 'check the username, password, key or device certificate in the cloud section (and that the device is registered and enabled in the cloud)');
     }
     return fail('credentials', `MQTT connect failed: ${(error as Error).message}`, 'see the TCP and TLS lines above; check the client id rules of the cloud');
   } finally {
