@@ -149,11 +149,11 @@ export class Agent {
       configVersion: this.config.version,
       clockSynchronized: clockSynchronized(now),
       link: pipeline
-        ? { ...pipeline.session.status(), publishRate: pipeline.forwarder.publishRate() }
+        ? { ...pipeline.session.status(), ...pipeline.forwarder.stats() }
         : { provider: this.config.cloud.provider, endpoint: '', state: 'stopped', since: now, lastConnectedAt: null, reconnects: 0, nextAttemptAt: null, lastError: null, lastErrorAt: null, inFlight: 0, publishedReadings: 0, publishedMessages: 0, bytesSent: 0, publishRate: 0, refusedMessages: 0, refusing: null },
       outbox: pipeline ? pipeline.outbox.stats() : { pending: 0, pendingReserved: 0, leased: 0, oldestTs: null, bytes: 0, maxBytes: this.config.outbox.maxBytes, dropped: {}, lastSeq: 0, committedSeq: 0, commits: 0, diskFull: false },
       sensors,
-      commands: pipeline ? { ...pipeline.dispatcher.stats(), dropped: pipeline.dispatcher.dropped() + pipeline.droppedIncoming() + pipeline.session.droppedIncoming() } : { received: 0, succeeded: 0, failed: 0, refused: 0, running: 0 },
+      commands: pipeline ? { ...pipeline.dispatcher.stats(), dropped: pipeline.dispatcher.dropped() + pipeline.inbox.droppedIncoming() + pipeline.session.droppedIncoming() } : { received: 0, succeeded: 0, failed: 0, refused: 0, running: 0 },
       recentErrors: [...this.#recentErrors],
     };
   }

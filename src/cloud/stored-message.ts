@@ -1,5 +1,7 @@
-// Command replies and events that could not be published at once wait in the outbox's reserved
-// lane as JSON. Buffers (binary payloads, MQTT 5 correlation data) travel as base64.
+// The format of the outbox's reserved lane: command replies and events that could not be published
+// at once wait there as JSON. Buffers (binary payloads, MQTT 5 correlation data) travel as base64.
+// Written by the reply lane (reply-lane.ts, its only writer), read back by the forwarder when it
+// leases a reserved entry; both sides go through this pair, so the format lives in one place.
 import type { OutgoingMessage } from './message.ts';
 
 export interface StoredMessage {

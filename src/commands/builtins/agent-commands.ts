@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../../config/primitives.ts';
-import { CommandFailure, defineHandler } from '../handler.ts';
+import { defineHandler } from '../handler.ts';
 import type { BuiltinDependencies } from './deps.ts';
 
 export function agentCommands(deps: BuiltinDependencies) {
@@ -23,17 +23,6 @@ export function agentCommands(deps: BuiltinDependencies) {
       run: () => {
         deps.requestRestart('agent.restart command');
         return Promise.resolve({ restarting: true });
-      },
-    }),
-    defineHandler({
-      name: 'system.reboot',
-      description: 'Reboot the gateway (after answering). Only when commands.allowReboot is true.',
-      params: z.looseObject({}),
-      run: () => {
-        if (!deps.config.commands.allowReboot) throw new CommandFailure(403, 'rebooting is disabled on this gateway (commands.allowReboot is false)');
-        // Answer first: the reply must leave before the network goes down.
-        setTimeout(() => void deps.reboot().catch(() => undefined), 1000).unref();
-        return Promise.resolve({ rebooting: true });
       },
     }),
   ];

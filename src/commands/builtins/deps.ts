@@ -1,4 +1,5 @@
 import type { AgentConfig } from '../../config/schema.ts';
+import type { Logger } from '../../log.ts';
 import type { Outbox } from '../../outbox/outbox.ts';
 import type { Source } from '../../sources/source.ts';
 import type { StatusSnapshot } from '../../status/snapshot.ts';
@@ -14,6 +15,6 @@ export interface BuiltinDependencies {
   outbox: Outbox;
   /** Stops cleanly, then exits so systemd starts the agent again. */
   requestRestart: (reason: string) => void;
-  /** Reboots the machine (systemctl reboot). */
-  reboot: () => Promise<void>;
+  /** Where a built-in command that acts after answering (system.reboot) reports what went wrong. */
+  log: Logger;
 }
