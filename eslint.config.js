@@ -1,6 +1,20 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// Dependencies point one way: sources → outbox ← forwarder → session → adapters (issue #17).
+// no-restricted-imports sees the import as written, not the file it resolves to, so each pattern
+// climbs any number of '../' to the folder or file it keeps out; a nearer file of the same name is
+// refused too (name it differently). It does not see dynamic import(). Checked by
+// test/unit/lint-boundaries.test.ts.
+const climbTo = (path) => `^(?:\\.\\./)+${path}`;
+const boundary = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+
+const cliIntoAdapter = {
+  regex: climbTo('cloud/adapters/[^/]+/'),
+  message:
+    "The CLI must not reach into one adapter's own folder (src/cloud/adapters/<name>/): go through the registry, src/cloud/adapters/index.ts, so adding or changing a cloud stays inside its adapter.",
+};
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'tmp/', 'data/'] },
   js.configs.recommended,
@@ -24,6 +38,55 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
     },
+  },
+  {
+    files: ['src/cloud/adapters/**/*.ts'],
+    rules: boundary(
+      {
+        regex: climbTo('outbox(?:/|$)'),
+        message:
+          'An adapter must not import the outbox (src/outbox/): an adapter only encodes and decodes one cloud\'s messages; the forwarder leases from the outbox, has the adapter encode each batch and publishes it through the session.',
+      },
+      {
+        regex: climbTo('(?:cloud/)?(?:forwarder|session)\\.[jt]s$'),
+        message:
+          'An adapter must not import the forwarder or the session (src/cloud/forwarder.ts, session.ts): they drive the adapter (the forwarder leases and acks, the session does the I/O), never the other way round, so a new cloud cannot change how messages are leased, retried or acknowledged.',
+      },
+      {
+        regex: climbTo('(?:pipeline|agent)\\.[jt]s$'),
+        message: 'An adapter must not import src/pipeline.ts or src/agent.ts: they wire the adapters together, so importing them back makes a cycle.',
+      },
+    ),
+  },
+  {
+    files: ['src/sources/**/*.ts'],
+    rules: boundary({
+      regex: climbTo('(?:cloud|outbox|commands)(?:/|$)'),
+      message:
+        'A source must not import src/cloud/, src/outbox/ or src/commands/: sources only read sensors and hand each reading to SourceContext.emit, so they work and are tested without any cloud, store or command.',
+    }),
+  },
+  {
+    files: ['src/outbox/**/*.ts'],
+    rules: boundary(
+      {
+        regex: climbTo('cloud(?:/|$)'),
+        message: 'The outbox must not import src/cloud/: it stores readings for whichever cloud the forwarder sends them to, and the forwarder depends on it, not the other way round.',
+      },
+      {
+        regex: climbTo('sources/(?!reading\\.[jt]s$)'),
+        message:
+          'The outbox must not import src/sources/ beyond the Reading types of src/sources/reading.ts: it stores what any source emits and must not depend on how a source reads.',
+      },
+    ),
+  },
+  { files: ['src/cli/**/*.ts'], rules: boundary(cliIntoAdapter) },
+  {
+    // Known violation, to be removed by the credentials seam of issue #17: register.ts imports
+    // XyteRegistrationError from src/cloud/adapters/xyte/registration.ts. Every other adapter
+    // folder stays closed to it.
+    files: ['src/cli/register.ts'],
+    rules: boundary({ ...cliIntoAdapter, regex: climbTo('cloud/adapters/(?!xyte/registration\\.ts$)[^/]+/') }),
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
 );
