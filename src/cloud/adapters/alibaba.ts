@@ -1,8 +1,9 @@
 // Alibaba Cloud IoT Platform: signed CONNECT, Alink property posts, service calls, property set and
-// RRPC. Facts and sources: ../shared/clouds.md, Alibaba section.
+// RRPC. Sources: alibabacloud.com help "Establish MQTT connections over TCP" (doc 73742), "Alink
+// protocol" (doc 89301), "Dynamic registration" (doc 132111).
 import { z } from 'zod';
 import { secret } from '../../config/primitives.ts';
-import type { Command, CommandResult } from '../../commands/command.ts';
+import { COMMAND_LIMITS, type Command, type CommandResult } from '../../commands/command.ts';
 import type { AdapterDefinition, CloudAdapter, ConnectOptions, EncodedTelemetry, IncomingAction } from '../adapter.ts';
 import { ClockNotSynchronizedError, CredentialsUnavailableError } from '../errors.ts';
 import { cloudCommonFields } from '../link-config.ts';
@@ -41,7 +42,10 @@ const configSchema = z
 
 type AlibabaReplyTo = { topic: string; id: string };
 
-/** The instance's endpoint for the chosen transport, unless cloud.url overrides it (clouds.md, Alibaba). */
+/**
+ * The instance's endpoint for the chosen transport, unless cloud.url overrides it (alibabacloud.com
+ * help "Establish MQTT connections over TCP", doc 73742, and "over WebSocket", doc 63656).
+ */
 function brokerUrl(config: z.output<typeof configSchema>): string {
   if (config.url) return config.url;
   const host = config.endpoint ?? `${config.productKey}.iot-as-mqtt.${config.regionId}.aliyuncs.com`;
@@ -68,6 +72,11 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
         return [{ kind: 'reply', reason: request.error, messages: request.id ? [{ topic: replyTopic, payload: alinkReply(request.id, 400, {}, request.error), qos: 0 }] : [] }];
       }
       const replyTo: AlibabaReplyTo = { topic: replyTopic, id: request.id };
+      // The name comes from the topic or "method": one no thing model could define is answered, not run.
+      if (name === '' || name.length > COMMAND_LIMITS.nameChars) {
+        const error = `expected a service identifier of 1 to ${COMMAND_LIMITS.nameChars} characters`;
+        return [{ kind: 'reply', reason: error, messages: [{ topic: replyTopic, payload: alinkReply(request.id, 400, {}, error), qos: 0 }] }];
+      }
       return [{ kind: 'command', command: { id: request.id, name, params: request.params, origin: 'alibaba', replyTo } }];
     };
 

@@ -1,6 +1,7 @@
 // Azure IoT Hub over MQTT 3.1.1 (mqtts 8883 or wss 443 /$iothub/websocket), with SAS tokens
 // minted from the device key and renewed before expiry, or an X.509 client certificate.
-// Facts and sources: ../shared/clouds.md, Azure section.
+// Sources: learn.microsoft.com "Communicate with an IoT hub using the MQTT protocol", "Control
+// access to IoT Hub with SAS".
 import { z } from 'zod';
 import { duration, secret } from '../../config/primitives.ts';
 import { COMMAND_LIMITS, type Command, type CommandResult } from '../../commands/command.ts';
@@ -64,7 +65,7 @@ function identityOf(config: AzureConfig): Identity {
   return { host, deviceId, ...(key ? { key } : {}) };
 }
 
-/** mqtts on 8883, or wss on 443 for networks that only let HTTPS out (clouds.md, Azure). */
+/** mqtts on 8883, or wss on 443 for networks that only let HTTPS out (learn.microsoft.com, "Communicate with an IoT hub using the MQTT protocol"). */
 function hubUrl(config: AzureConfig, host: string): string {
   return config.url ?? (config.transport === 'wss' ? `wss://${host}:443/$iothub/websocket` : `mqtts://${host}:8883`);
 }
@@ -123,6 +124,11 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
         const method = parseMethodTopic(message.topic);
         if (method) {
           const replyTo: AzureReplyTo = { kind: 'method', rid: method.rid };
+          // Both come from the topic: the hub's are short, and a longer one is answered rather than run.
+          if (method.method === '' || method.method.length > COMMAND_LIMITS.nameChars || method.rid.length > COMMAND_LIMITS.idChars) {
+            const error = `expected a method name of 1 to ${COMMAND_LIMITS.nameChars} characters and a $rid of at most ${COMMAND_LIMITS.idChars}`;
+            return [{ kind: 'reply', reason: error, messages: [methodResponse(method.rid, 400, { error })] }];
+          }
           let params: unknown = {};
           if (message.payload.length > 0) {
             const parsed = parseBoundedJson(message.payload);
@@ -145,9 +151,9 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
         if (desired) return configAction(safeJson(message.payload), desired.version);
         if (message.topic.startsWith(`devices/${id.deviceId}/messages/devicebound/`)) {
           const body = safeJson(message.payload) as { id?: unknown; name?: unknown; params?: unknown } | undefined;
-          if (!body || typeof body.name !== 'string') return [{ kind: 'notice', level: 'warn', event: 'azure-c2d-ignored', message: 'a cloud-to-device message is not a command {"name", "params", "id"}; ignored' }];
+          if (!body || typeof body.name !== 'string' || body.name === '' || body.name.length > COMMAND_LIMITS.nameChars) return [{ kind: 'notice', level: 'warn', event: 'azure-c2d-ignored', message: 'a cloud-to-device message is not a command {"name", "params", "id"}; ignored' }];
           const replyTo: AzureReplyTo = { kind: 'c2d' };
-          const id = typeof body.id === 'string' || typeof body.id === 'number' ? String(body.id).slice(0, COMMAND_LIMITS.idChars) : `c2d-${nextRid('')}`;
+          const id = (typeof body.id === 'string' && body.id !== '') || typeof body.id === 'number' ? String(body.id).slice(0, COMMAND_LIMITS.idChars) : `c2d-${nextRid('')}`;
           return [{ kind: 'command', command: { id, name: body.name, params: body.params ?? {}, origin: 'azure', replyTo } }];
         }
         return [{ kind: 'notice', level: 'info', event: 'azure-unexpected-topic', message: `ignored a message on ${message.topic}` }];

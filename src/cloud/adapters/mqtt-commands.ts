@@ -26,7 +26,8 @@ export function decodeCommandJson(message: IncomingMessage, origin: string, defa
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return [invalid(replyTo, null, 'expected a JSON object {"id", "name", "params"}')];
   const record = body as Record<string, unknown>;
   const id = typeof record.id === 'string' || typeof record.id === 'number' ? String(record.id).slice(0, COMMAND_LIMITS.idChars) : null;
-  if (id === null) return [invalid(replyTo, null, 'expected "id" (a string or number)')];
+  // An empty id would make every id-less command a replay of the first (the dispatcher dedupes by id).
+  if (id === null || id === '') return [invalid(replyTo, null, 'expected "id" (a non-empty string or a number)')];
   if (typeof record.name !== 'string' || record.name === '') return [invalid(replyTo, id, 'expected "name" (the command to run)')];
   if (record.name.length > COMMAND_LIMITS.nameChars) return [invalid(replyTo, id, `the command name "${echoUntrusted(record.name)}" is longer than ${COMMAND_LIMITS.nameChars} characters`)];
   const sent = readSentAt(record);

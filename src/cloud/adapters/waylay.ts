@@ -1,5 +1,6 @@
 // Waylay (waylay.io): a tenant's MQTT broker with static per-device credentials and two
-// generations of topics (clouds.md, Waylay). Readings go as JSON arrays of
+// generations of topics (Waylay documentation: "Broker and Storage", "MQTT Broker Manager").
+// Readings go as JSON arrays of
 // {"resource", "timestamp", "<metric>": value}; commands come as JSON on the commands topic and
 // their results go back as events (see waylay/commands.ts).
 import { randomUUID } from 'node:crypto';
@@ -11,7 +12,7 @@ import { cloudCommonFields } from '../link-config.ts';
 import { readTls } from '../tls-files.ts';
 import { decodeWaylayCommands, encodeWaylayResult, type WaylayCommandContext } from './waylay/commands.ts';
 
-/** Waylay's brokers take payloads up to 128 KB (clouds.md, Waylay). */
+/** Waylay's brokers take payloads up to 128 KB (Waylay documentation, "MQTT Broker Manager"). */
 export const WAYLAY_MAX_MESSAGE_BYTES = 128 * 1024;
 
 // Ids and domains become topic levels: no separators, wildcards or blanks.
@@ -80,7 +81,7 @@ export function waylayTopics(config: Pick<WaylayConfig, 'topics' | 'domain' | 'r
   return { events: `${base}/events`, commands: `${base}/commands` };
 }
 
-/** The documented ports when the URL gives none: 8883 for TLS, 1883 plain (clouds.md, Waylay). */
+/** The documented ports when the URL gives none: 8883 for TLS, 1883 plain (Waylay documentation, MQTT feature page). */
 export function withDefaultPort(url: string): string {
   const parsed = new URL(url);
   if (parsed.port !== '') return url;

@@ -1,7 +1,7 @@
 // Xyte (xyte.io): the device registers once over HTTPS, then speaks MQTT 5 with its id and access
 // key, repeating both as user properties on every publish. Telemetry is flat `telemetries`,
 // commands are answered in_progress then done/failed, config pushes are applied when newer.
-// Facts and sources: ../shared/clouds.md, Xyte.
+// Sources: dev.xyte.io reference ("Register device", "Setting up MQTT", "MQTT events", "Subscribe topics").
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import type { Command, CommandResult } from '../../commands/command.ts';
@@ -224,6 +224,8 @@ export const xyteAdapter: AdapterDefinition<typeof configSchema> = {
           refusalLogged = true;
           return Promise.resolve();
         }
+        // doctor (readOnly) only looks: setting the stored credentials aside would make the agent register again.
+        if (ctx.readOnly) return Promise.resolve();
         const retryMin = config.registration?.retryMin ?? 0;
         if (ctx.now() - lastRegistrationAttemptAt < retryMin) return Promise.resolve(); // just tried: do not hammer the registration endpoint
         ctx.log.warn({ event: 'xyte-device-deleted', deviceId: current?.id }, `Xyte refused the stored credentials of device ${current?.id ?? '?'}: the device was probably deleted in the portal; registering again`);

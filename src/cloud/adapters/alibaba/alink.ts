@@ -44,7 +44,7 @@ export function parseAlinkRequest(payload: Buffer): AlinkRequest | { error: stri
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { error: 'expected an Alink JSON object' };
   const record = body as Record<string, unknown>;
   const id = typeof record.id === 'string' || typeof record.id === 'number' ? String(record.id) : undefined;
-  if (id === undefined) return { error: 'expected "id"' };
+  if (id === undefined || id === '') return { error: 'expected "id"' };
   // Alink ids are decimal strings; a longer one is not echoed back.
   if (id.length > COMMAND_LIMITS.idChars) return { error: `expected "id" of at most ${COMMAND_LIMITS.idChars} characters` };
   return { id, params: record.params ?? {}, ...(typeof record.method === 'string' ? { method: record.method } : {}) };

@@ -3,7 +3,16 @@
 /** `$iothub/methods/POST/{method}/?$rid={rid}` */
 export function parseMethodTopic(topic: string): { method: string; rid: string } | undefined {
   const match = /^\$iothub\/methods\/POST\/([^/]+)\/\?\$rid=(.+)$/.exec(topic);
-  return match ? { method: decodeURIComponent(match[1]!), rid: match[2]! } : undefined;
+  return match ? { method: decodeOrKeep(match[1]!), rid: match[2]! } : undefined;
+}
+
+/** A method name with a broken escape ("%E0%A4%A") is kept as sent: decodeURIComponent would throw. */
+function decodeOrKeep(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** `$iothub/twin/res/{status}/?$rid={rid}[&$version=n]` */

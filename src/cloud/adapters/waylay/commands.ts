@@ -1,6 +1,7 @@
 // Waylay commands. Waylay has no reply topic: a command is arbitrary JSON published on the
 // device's commands topic, and its outcome goes back as an ordinary event on the events/data
-// topic (clouds.md, Waylay: "Results go back as ordinary events"). So every answer is
+// topic (Waylay documentation, "Broker and Storage" and "MQTT Broker Manager": a device has an
+// events or data topic and a commands topic, nothing more). So every answer is
 //   {"resource": "<id>", "timestamp": <ms>, "commandId": "<id>", "command": "<name>", "status": "ok"|"error", "result": ...}
 // with "result" the command's data on success, or {"code", "message", "data"?} on failure.
 // A message that cannot be read as a command is answered the same way with status "error"

@@ -1,4 +1,4 @@
-// Xyte's message shapes (clouds.md, Xyte): telemetry with flat keys, command status updates,
+// Xyte's message shapes (dev.xyte.io, "MQTT events"): telemetry with flat keys, command status updates,
 // config echoes. Pure functions; the adapter decides topics and timing.
 import { COMMAND_LIMITS, type CommandResult } from '../../../commands/command.ts';
 import type { TelemetryRecord } from '../../adapter.ts';
@@ -46,6 +46,7 @@ export function parseCommand(payload: Buffer): XyteCommandRequest | { error: str
   // The id is echoed in every status update: a longer one is not answered at all.
   if (commandId.length > COMMAND_LIMITS.idChars) return { error: `the command "id" is longer than ${COMMAND_LIMITS.idChars} characters` };
   if (typeof name !== 'string' || name === '') return { error: 'the command has no "name"', id: commandId };
+  if (name.length > COMMAND_LIMITS.nameChars) return { error: `the command "name" is longer than ${COMMAND_LIMITS.nameChars} characters`, id: commandId };
   return { id: commandId, name, parameters: parameters ?? {} };
 }
 

@@ -1,4 +1,4 @@
-// Xyte device registration (clouds.md, Xyte): one HTTPS POST gives the device its id and access
+// Xyte device registration (dev.xyte.io, "Register device"): one HTTPS POST gives the device its id and access
 // key, once. A repeated serial number is refused, so the credentials are precious: they are kept
 // in the data dir (0600, atomic write), and when the cloud refuses them they are set aside, not
 // deleted, until a new registration has succeeded.

@@ -1,0 +1,170 @@
+// The CloudAdapter contract (test/helpers/adapter-contract.ts), run against all five adapters of the
+// registry. Where a cloud's emulator exposes its payload rules as pure functions (Waylay:
+// test/emulators/waylay/payload-rules.ts), every telemetry message and reply is checked against
+// them too; the Azure, Alibaba and Xyte emulators check inside their brokers only.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import type { AdapterContext, AdapterDefinition, CloudAdapter } from '../../src/cloud/adapter.ts';
+import { storedSecretPath } from '../../src/cloud/adapters/alibaba/dynamic-registration.ts';
+import { adapterDefinitions } from '../../src/cloud/adapters/index.ts';
+import { storeCredentials } from '../../src/cloud/adapters/xyte/registration.ts';
+import type { OutgoingMessage } from '../../src/cloud/message.ts';
+import { parseConfigText } from '../../src/config/load.ts';
+import { checkWaylayPayload } from '../emulators/waylay/payload-rules.ts';
+import { address, adapterContract, type ReadReply } from '../helpers/adapter-contract.ts';
+
+/** Builds the provider's adapter from a cloud section parsed as the agent parses its config file. */
+function factory(cloud: Record<string, unknown>) {
+  const { config } = parseConfigText(JSON.stringify({ agent: { id: 'gw-1' }, cloud }));
+  const definition = adapterDefinitions.find((d) => d.provider === config.cloud.provider) as AdapterDefinition | undefined;
+  assert.ok(definition, `no adapter for ${String(cloud.provider)}`);
+  return (ctx: AdapterContext): CloudAdapter => definition.create(config.cloud, ctx);
+}
+
+/** The fields the clouds' replies and readings are read by. */
+interface Body {
+  id?: string;
+  ok?: boolean;
+  commandId?: string;
+  status?: string;
+  code?: number;
+  seq?: number;
+  telemetries?: Record<string, unknown>;
+}
+const json = (message: OutgoingMessage) => JSON.parse(message.payload.toString()) as Body;
+const jsonArray = (message: OutgoingMessage) => JSON.parse(message.payload.toString()) as Body[];
+const bytes = (body: unknown) => Buffer.from(JSON.stringify(body));
+/** The seq the contract's readings also carry as the value `n`, under whatever key the cloud gives it. */
+const seqsFromKeys = (objects: Record<string, unknown>[]) => objects.flatMap((o) => Object.entries(o).filter(([key]) => key.endsWith('.n')).map(([, value]) => value as number));
+const CORRELATION = Buffer.from([0, 1, 2, 0xff]);
+
+// Generic MQTT: commands topic and replies topic, or the MQTT 5 response topic and correlation data.
+{
+  const replyTo = (r: { topic: string; properties?: { responseTopic?: string; correlationData?: Buffer } }) => address(r.properties?.responseTopic ?? 'edge-agent/gw-1/replies', r.properties?.correlationData);
+  const message = (c: { id: string; name: string; params: unknown }) => ({ topic: 'edge-agent/gw-1/commands', payload: bytes(c) });
+  adapterContract('mqtt', {
+    create: factory({ provider: 'mqtt', url: 'mqtts://broker.example.com:8883', username: 'gw-user', password: 'mqtt-password-secret', protocolVersion: 5 }),
+    secrets: ['mqtt-password-secret'],
+    channels: [
+      { label: 'commands topic', message, malformed: (id) => ({ topic: 'edge-agent/gw-1/commands', payload: bytes({ id }) }), replyAddress: replyTo },
+      {
+        label: 'MQTT 5 response topic',
+        message: (c) => ({ ...message(c), properties: { responseTopic: 'app/replies/gw-1', correlationData: CORRELATION } }),
+        malformed: (id) => ({ topic: 'edge-agent/gw-1/commands', payload: bytes({ id, name: 5 }), properties: { responseTopic: 'app/replies/gw-1', correlationData: CORRELATION } }),
+        replyAddress: replyTo,
+      },
+    ],
+    unrelatedTopics: ['edge-agent/gw-1/replies', 'edge-agent/gw-2/commands', 'edge-agent/gw-1/telemetry/boiler', '$SYS/broker/uptime', ''],
+    readTelemetrySeqs: (m) => jsonArray(m).map((item) => item.seq!),
+    readReply: (m): ReadReply => ({ address: address(m.topic, m.properties?.correlationData), id: json(m).id ?? null, ok: json(m).ok === true }),
+    unsyncedClock: 'connects',
+  });
+}
+
+// Waylay: no reply topic; results go back as events carrying "commandId" (clouds.md, Waylay).
+{
+  const commands = 'app.waylay.io/resources/pump-7/commands';
+  const events = 'app.waylay.io/resources/pump-7/events';
+  adapterContract('waylay', {
+    create: factory({ provider: 'waylay', url: 'mqtts://broker.example.io', resourceId: 'pump-7', username: 'dev-user', password: 'waylay-password-secret', domain: 'app.waylay.io' }),
+    secrets: ['waylay-password-secret'],
+    channels: [{ label: 'commands topic', message: (c) => ({ topic: commands, payload: bytes({ command: c.name, args: c.params, id: c.id }) }), malformed: (id) => ({ topic: commands, payload: bytes({ id, args: {} }) }), replyAddress: () => events }],
+    unrelatedTopics: [events, 'app.waylay.io/resources/other/commands', 'waylay/pump-7/commands', ''],
+    readTelemetrySeqs: (m) => seqsFromKeys(jsonArray(m) as Record<string, unknown>[]),
+    readReply: (m): ReadReply => ({ address: m.topic, id: json(m).commandId ?? null, ok: json(m).status === 'ok' }),
+    payloadProblems: (m) => checkWaylayPayload(Buffer.from(m.payload), 'pump-7').problems,
+    unsyncedClock: 'connects',
+  });
+}
+
+// Azure IoT Hub: direct methods answered on $iothub/methods/res/{status}/?$rid={rid}; cloud-to-device messages have no reply channel.
+{
+  const KEY = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=';
+  const ridOf = (topic: string) => /\?\$rid=(.*)$/.exec(topic)?.[1] ?? '';
+  adapterContract('azure', {
+    create: factory({ provider: 'azure', connectionString: `HostName=myhub.azure-devices.net;DeviceId=device1;SharedAccessKey=${KEY}` }),
+    secrets: [KEY],
+    channels: [
+      {
+        label: 'direct method',
+        message: (c) => ({ topic: `$iothub/methods/POST/${c.name}/?$rid=${c.id}`, payload: bytes(c.params) }),
+        malformed: (id) => ({ topic: `$iothub/methods/POST/ping/?$rid=${id}`, payload: Buffer.from('{"a":') }),
+        replyAddress: (r) => `$iothub/methods/res/?$rid=${ridOf(r.topic)}`,
+      },
+      { label: 'cloud-to-device', message: (c) => ({ topic: 'devices/device1/messages/devicebound/%24.to=%2Fdevices%2Fdevice1%2Fmessages%2FdeviceBound', payload: bytes(c) }), replyAddress: () => null },
+    ],
+    unrelatedTopics: ['$iothub/twin/res/200/?$rid=get1', '$iothub/twin/res/404/?$rid=r2', '$iothub/twin/PATCH/properties/desired/?$version=3', '$iothub/methods/res/200/?$rid=1', 'devices/device2/messages/devicebound/x', ''],
+    readTelemetrySeqs: (m) => jsonArray(m).map((item) => item.seq!),
+    readReply(m): ReadReply {
+      const match = /^\$iothub\/methods\/res\/(\d{3})\/\?\$rid=(.+)$/.exec(m.topic);
+      return match ? { address: `$iothub/methods/res/?$rid=${match[2]}`, id: match[2]!, ok: Number(match[1]) < 300 } : { address: m.topic, id: null, ok: false };
+    },
+    unsyncedClock: 'refuses',
+  });
+}
+
+// Alibaba: service calls answered on {topic}_reply, RRPC on rrpc/response/{messageId}, Alink {id, code, data}.
+{
+  const base = '/sys/a1B2c3D4e5F/gw-001';
+  const device = { provider: 'alibaba', productKey: 'a1B2c3D4e5F', deviceName: 'gw-001', regionId: 'cn-shanghai' };
+  const deviceSecret = '0123456789abcdef0123456789abcdef';
+  const alink = (id: string, method: string, params: unknown) => bytes({ id, version: '1.0', params, method });
+  const identifier = (name: string) => name.replace('.', '_');
+  adapterContract('alibaba', {
+    create: factory({ ...device, deviceSecret }),
+    selfRegistering: {
+      create: factory({ ...device, productSecret: 'alibaba-product-secret', registrationUrl: 'https://127.0.0.1:9/auth/register/device' }),
+      seedRegistered: (dataDir) => writeFileSync(storedSecretPath(dataDir), JSON.stringify({ productKey: device.productKey, deviceName: device.deviceName, deviceSecret }), { mode: 0o600 }),
+    },
+    secrets: [deviceSecret, 'alibaba-product-secret'],
+    channels: [
+      {
+        label: 'service call',
+        message: (c) => ({ topic: `${base}/thing/service/${identifier(c.name)}`, payload: alink(c.id, `thing.service.${identifier(c.name)}`, c.params) }),
+        // A service the thing model could not have: its name is longer than any command's.
+        malformed: (id) => ({ topic: `${base}/thing/service/${'s'.repeat(200)}`, payload: alink(id, `thing.service.${'s'.repeat(200)}`, {}) }),
+        replyAddress: (r) => `${r.topic}_reply`,
+      },
+      { label: 'property set', fixedName: 'property.set', message: (c) => ({ topic: `${base}/thing/service/property/set`, payload: alink(c.id, 'thing.service.property.set', c.params) }), replyAddress: (r) => `${r.topic}_reply` },
+      {
+        label: 'RRPC',
+        message: (c) => ({ topic: `${base}/rrpc/request/1744100000001`, payload: alink(c.id, `thing.service.${identifier(c.name)}`, c.params) }),
+        malformed: (id) => ({ topic: `${base}/rrpc/request/1744100000002`, payload: bytes({ id, version: '1.0', params: {} }) }),
+        replyAddress: (r) => r.topic.replace('/rrpc/request/', '/rrpc/response/'),
+      },
+    ],
+    unrelatedTopics: [`${base}/thing/event/property/post_reply`, `${base}/thing/service/property/set_reply`, `${base}/rrpc/response/1`, '/sys/other/device/thing/service/ping', ''],
+    readTelemetrySeqs: (m) => [Number(json(m).id)],
+    readReply: (m): ReadReply => ({ address: m.topic, id: json(m).id ?? null, ok: json(m).code === 200 }),
+    unsyncedClock: 'refuses',
+  });
+}
+
+// Xyte: status updates {id, status, message} on commands/update, or the MQTT 5 response topic with its correlation data.
+{
+  const credentials = { id: 'dev-1', accessKey: 'xyte-access-key-0123456789abcdef', mqttHubUrl: 'mqtts://hub.example.xyte.io:8883' };
+  const replyTo = (r: { properties?: { responseTopic?: string; correlationData?: Buffer } }) => address(r.properties?.responseTopic ?? 'v1/device/dev-1/commands/update', r.properties?.correlationData);
+  const body = (c: { id: string; name: string; params: unknown }) => bytes({ id: c.id, status: 'pending', name: c.name, parameters: c.params });
+  const mqtt5 = { responseTopic: 'v1/device/dev-1/commands/update', correlationData: CORRELATION };
+  adapterContract('xyte', {
+    create: factory({ provider: 'xyte', ...credentials }),
+    selfRegistering: {
+      create: factory({ provider: 'xyte', registration: { url: 'https://127.0.0.1:9/v1/devices', sn: 'SN-1', hardwareKey: 'xyte-hardware-key-secret', cloudId: 'cloud-1' } }),
+      seedRegistered: (dataDir) => storeCredentials(dataDir, { ...credentials, sn: 'SN-1' }),
+    },
+    secrets: [credentials.accessKey, 'xyte-hardware-key-secret'],
+    channels: [
+      { label: 'commands topic', message: (c) => ({ topic: 'v1/device/dev-1/commands', payload: body(c) }), malformed: (id) => ({ topic: 'v1/device/dev-1/commands', payload: bytes({ id, status: 'pending' }) }), replyAddress: replyTo },
+      {
+        label: 'command topic, MQTT 5 response topic',
+        message: (c) => ({ topic: 'v1/device/dev-1/command', payload: body(c), properties: mqtt5 }),
+        malformed: (id) => ({ topic: 'v1/device/dev-1/command', payload: bytes({ id, status: 'pending', name: ['ping'] }), properties: mqtt5 }),
+        replyAddress: replyTo,
+      },
+    ],
+    unrelatedTopics: ['v1/device/dev-1/config', 'v1/device/dev-1/commands/update', 'v1/device/dev-1/telemetry', 'v1/device/dev-2/commands', ''],
+    readTelemetrySeqs: (m) => seqsFromKeys([json(m).telemetries ?? {}]),
+    readReply: (m): ReadReply => ({ address: address(m.topic, m.properties?.correlationData), id: json(m).id ?? null, ok: json(m).status !== 'failed' }),
+    unsyncedClock: 'connects',
+  });
+}
