@@ -4,8 +4,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './free-port.ts';
+import { waitUntil } from './wait.ts';
 
 export interface Mosquitto {
   port: number;
@@ -88,10 +88,9 @@ export async function startMosquitto(
   return broker;
 }
 
-export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
+export function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const listening = () =>
+    new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
       socket.once('connect', () => {
         socket.destroy();
@@ -99,8 +98,5 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
       });
       socket.once('error', () => resolve(false));
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
+  return waitUntil(listening, timeoutMs, `something to listen on 127.0.0.1:${port}`, 50);
 }

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from './wait.ts';
 
 export interface PtyPair {
   sensorPath: string;
@@ -26,11 +26,7 @@ export async function ptyPair(): Promise<PtyPair> {
     devicePath,
     async plug() {
       child = spawn('socat', [`pty,raw,echo=0,link=${sensorPath}`, `pty,raw,echo=0,link=${devicePath}`], { stdio: 'ignore' });
-      const deadline = Date.now() + 5000;
-      while (!(existsSync(sensorPath) && existsSync(devicePath))) {
-        if (Date.now() > deadline) throw new Error('socat did not create the pty pair');
-        await sleep(10);
-      }
+      await waitUntil(() => existsSync(sensorPath) && existsSync(devicePath), 5000, 'socat to create the pty pair', 10);
     },
     async unplug() {
       const running = child;

@@ -61,6 +61,7 @@ describe('alibaba end to end', { timeout: 120_000 }, () => {
 
   it('a wrong secret is refused with a clear error and backoff', async () => {
     const { hub, agent } = await setup('tcp', 'hmacsha256', { deviceSecret: 'wrong' });
+    // A window of the scenario, not a wait for an event: how many attempts fit in 4 s is what shows the backoff.
     await sleep(4000);
     const refusals = agent.logs.filter((l) => l.event === 'connect-refused');
     assert.ok(refusals.length >= 2 && refusals.length <= 16, `${refusals.length} attempts in 4 s`);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import azureDevice from 'azure-iot-device';
 import azureDeviceMqtt from 'azure-iot-device-mqtt';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/azure-emulator.ts';
@@ -69,7 +70,9 @@ describe('azure end to end', { timeout: 120_000 }, () => {
     const agent = agentFor('gw2', { tokenTtl: '20s', tokenRenewBefore: '14s' }, { interval: '50ms' });
     // At start the agent discards any session the hub kept (one CONNECT), then connects for good; then three renewals.
     await hub.waitFor(() => hub.connections.filter((c) => c.deviceId === 'gw2').length >= 5, 40_000, 'three renewals');
-    await sleep(1000);
+    // Readings sent after the last renewal, so that "every reading up to the last one" spans all three.
+    const sentBefore = hub.telemetry.filter((t) => t.deviceId === 'gw2').length;
+    await hub.waitFor(() => hub.telemetry.filter((t) => t.deviceId === 'gw2').length > sentBefore, 10_000, 'telemetry over the renewed connection');
     await agent.stop();
     const seqs = seqsOf('gw2');
     const max = Math.max(...seqs);
@@ -81,6 +84,7 @@ describe('azure end to end', { timeout: 120_000 }, () => {
 
   it('a wrong key is refused with a clear error and backoff, not a tight loop', async () => {
     const agent = agentFor('gw1', { connectionString: `HostName=${HOST};DeviceId=gw1;SharedAccessKey=${Buffer.from('a wrong key').toString('base64')}`, reconnectMax: '1s' });
+    // A window of the scenario, not a wait for an event: how many attempts fit in 5 s is what shows the backoff.
     await sleep(5000);
     const refusals = agent.logs.filter((l) => l.event === 'connect-refused');
     assert.ok(refusals.length >= 2 && refusals.length <= 20, `${refusals.length} attempts in 5 s`);
@@ -93,7 +97,7 @@ describe('azure end to end', { timeout: 120_000 }, () => {
 });
 
 // CommonJS packages whose named exports Node cannot detect statically.
-const { Client: DeviceClient, Message } = azureDevice;
+const { Client: DeviceClient, Message, SharedAccessKeyAuthenticationProvider } = azureDevice;
 const { Mqtt: AzureMqtt } = azureDeviceMqtt;
 
 // The official device SDK against the same emulator: what it sends the hub accepts, so an emulator
@@ -112,14 +116,16 @@ describe('the official Azure device SDK against the emulator', { timeout: 60_000
 
   // GatewayHostName points the SDK's socket at the emulator's port; the username and the SAS
   // audience still name the hub (HostName), as they would behind a real gateway.
+  // The transport is built here (as Client.fromConnectionString would) to wait on its subscriptions.
   const sdkClient = async (key: string) => {
-    const client = DeviceClient.fromConnectionString(`HostName=${HOST};DeviceId=sdk1;SharedAccessKey=${key};GatewayHostName=${new URL(hub.url).host}`, AzureMqtt);
+    const transport = new AzureMqtt(SharedAccessKeyAuthenticationProvider.fromConnectionString(`HostName=${HOST};DeviceId=sdk1;SharedAccessKey=${key};GatewayHostName=${new URL(hub.url).host}`));
+    const client = new DeviceClient(transport);
     await client.setOptions({ ca: pki.ca.toString() });
-    return client;
+    return { client, transport };
   };
 
   it('connects with its own SAS token, sends telemetry and answers a direct method', async () => {
-    const client = await sdkClient(KEY);
+    const { client, transport } = await sdkClient(KEY);
     try {
       await client.open();
       client.onDeviceMethod('ping', (_request, response) => void response.send(200, { pong: 'sdk' }));
@@ -128,7 +134,9 @@ describe('the official Azure device SDK against the emulator', { timeout: 60_000
       message.contentEncoding = 'utf-8';
       await client.sendEvent(message);
       await hub.waitFor(() => hub.telemetry.some((t) => t.deviceId === 'sdk1'), 10_000, 'the SDK telemetry');
-      await sleep(300); // the SDK subscribes to methods asynchronously
+      // onDeviceMethod subscribes in the background and reports only failures; the transport's own
+      // enableMethods calls back on the SUBACK (subscribing again if the first has not come yet).
+      await promisify(transport.enableMethods.bind(transport))();
       const answer = await hub.invokeMethod('sdk1', 'ping', {});
       assert.equal(answer.status, 200);
       assert.deepEqual(answer.body, { pong: 'sdk' });
@@ -139,7 +147,7 @@ describe('the official Azure device SDK against the emulator', { timeout: 60_000
   });
 
   it('is refused with a wrong key', async () => {
-    const client = await sdkClient(Buffer.from('a wrong key').toString('base64'));
+    const { client } = await sdkClient(Buffer.from('a wrong key').toString('base64'));
     const refused = await client.open().then(() => undefined, (error: unknown) => error as Error);
     await client.close().catch(() => undefined);
     assert.ok(refused, 'the SDK connected with a wrong key');

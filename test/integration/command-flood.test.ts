@@ -66,6 +66,7 @@ describe('a hostile command flood (generic MQTT)', { timeout: 180_000 }, () => {
       await publish(JSON.stringify({ id, name: 'ping' }));
       const reply = await replyTo(id);
       if (reply?.ok) pong = reply;
+      // Time for the command rate to refill (the scenario, not a wait for an event): a refused ping is tried again a second later.
       else await new Promise((r) => setTimeout(r, 1000));
     }
     assert.equal(agent.child.exitCode, null, `the agent exited; stderr: ${agent.stderr.join('').slice(-2000)}`);

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { waitUntil } from '../helpers/wait.ts';
 import { startWriteTargets, type WriteTargets } from '../helpers/write-targets.ts';
 
 interface Reply {
@@ -79,7 +80,7 @@ describe('commands end to end (generic MQTT)', { timeout: 120_000 }, () => {
     assert.equal(text.ok, true, text.error);
     const hex = await send('serial.write', { sensor: 'display', hex: '414243' });
     assert.equal(hex.ok, true, hex.error);
-    for (let i = 0; i < 50 && !targets.serialReceived().includes('ABC'); i++) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => targets.serialReceived().includes('ABC'), 5000, () => `ABC on the serial device (it has ${JSON.stringify(targets.serialReceived())})`);
     assert.equal(targets.serialReceived(), 'HELLO\r\nABC');
     const write = await send('modbus.write', { sensor: 'plc', table: 'holding', address: 10, values: [4321] });
     assert.equal(write.ok, true, write.error);
@@ -138,14 +139,15 @@ describe('commands end to end (generic MQTT)', { timeout: 120_000 }, () => {
     const total = 10_000;
     for (let i = 0; i < total; i++) {
       operator.publish('edge-agent/test-agent/commands', shapes[i % shapes.length]!(), { qos: 1 });
+      // The sender's pacing (part of the scenario): a pause every 500 payloads, as a busy operator would.
       if (i % 500 === 0) await new Promise((r) => setTimeout(r, 20));
     }
     // Wait until every one is answered, or until no reply has come for 5 s (a loaded CI machine can
     // pause the agent for more than a second), then check the agent is alive and answering.
-    let last = -1;
-    while (replies.length - before < total && replies.length !== last) {
-      last = replies.length;
-      await new Promise((r) => setTimeout(r, 5000));
+    while (replies.length - before < total) {
+      const seen = replies.length;
+      const progressed = await waitUntil(() => replies.length > seen, 5000, 'another reply').then(() => true, () => false);
+      if (!progressed) break;
     }
     const answered = replies.length - before;
     assert.equal(answered, total, `${answered} of ${total} fuzzed commands were answered`);

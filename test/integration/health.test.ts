@@ -5,6 +5,7 @@ import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { collect, type Collector } from '../helpers/mqtt-collector.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 const metric = (text: string, name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1]);
 
@@ -32,10 +33,19 @@ describe('health end to end', { timeout: 60_000 }, () => {
   });
 
   it('serves /metrics whose counters move', async () => {
+    const readings = (text: string) => metric(text, 'edge_agent_sensor_readings_total{sensor="room"}');
     const first = await (await fetch(`${base}/metrics`)).text();
-    await new Promise((r) => setTimeout(r, 1500));
-    const second = await (await fetch(`${base}/metrics`)).text();
-    assert.ok(metric(second, 'edge_agent_sensor_readings_total{sensor="room"}') > metric(first, 'edge_agent_sensor_readings_total{sensor="room"}'));
+    let second = first;
+    await waitUntil(
+      async () => {
+        second = await (await fetch(`${base}/metrics`)).text();
+        return readings(second) > readings(first) && metric(second, 'edge_agent_published_readings_total') > 0;
+      },
+      10_000,
+      () => `the readings and published counters to move (readings ${readings(first)}, then ${readings(second)}; published ${metric(second, 'edge_agent_published_readings_total')})`,
+      100,
+    );
+    assert.ok(readings(second) > readings(first));
     assert.ok(metric(second, 'edge_agent_published_readings_total') > 0);
     assert.equal(metric(second, 'edge_agent_link_up'), 1);
     assert.equal((await fetch(`${base}/nope`)).status, 404);
@@ -51,14 +61,19 @@ describe('health end to end', { timeout: 60_000 }, () => {
   it('flips /health to 503 with a reason when the link stays down, and back', async () => {
     assert.equal((await fetch(`${base}/health`)).status, 200);
     await broker.stop();
-    let response: Response;
-    const deadline = Date.now() + 30_000;
-    do {
-      await new Promise((r) => setTimeout(r, 500));
-      response = await fetch(`${base}/health`);
-    } while (response.status === 200 && Date.now() < deadline);
+    let response = { status: 200, text: '' };
+    await waitUntil(
+      async () => {
+        const answer = await fetch(`${base}/health`);
+        response = { status: answer.status, text: await answer.text() };
+        return response.status !== 200;
+      },
+      30_000,
+      '/health to stop answering 200 once the link has been down for linkDownAfter',
+      200,
+    );
     assert.equal(response.status, 503);
-    const body = (await response.json()) as { status: string; reasons: string[] };
+    const body = JSON.parse(response.text) as { status: string; reasons: string[] };
     assert.equal(body.status, 'unhealthy');
     assert.match(body.reasons.join(), /cloud link/);
     await broker.start();

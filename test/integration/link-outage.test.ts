@@ -7,6 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 const IN_FLIGHT = 8;
 const BATCH = 200;
@@ -26,24 +27,18 @@ function seqCounter(url: string) {
   client.on('message', (_topic, payload) => {
     for (const item of JSON.parse(payload.toString()) as { values: { seq: number } }[]) seqs.set(item.values.seq, (seqs.get(item.values.seq) ?? 0) + 1);
   });
-  const until = async (check: () => boolean, timeoutMs: number, what: string) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(50);
-    }
-  };
   const counter = {
     seqs,
-    ready: () => until(() => subscribed, 10_000, 'the counter to subscribe'),
+    ready: () => waitUntil(() => subscribed, 10_000, 'the counter to subscribe'),
     all: (count: number, timeoutMs: number) =>
-      until(
+      waitUntil(
         () => {
           for (let s = 1; s <= count; s++) if (!seqs.has(s)) return false;
           return true;
         },
         timeoutMs,
-        `all ${count} seqs (have ${seqs.size})`,
+        () => `all ${count} seqs (have ${seqs.size})`,
+        50,
       ),
     duplicates: () => [...seqs.values()].reduce((sum, n) => sum + n - 1, 0),
     close: async () => {
@@ -89,12 +84,14 @@ describe('link outages end to end', { timeout: 240_000 }, () => {
       proxy.setMode({ kind: 'refuse' });
       await broker.kill();
       proxy.reset();
+      // How long the broker stays down is the scenario, not a wait for an event.
       await sleep(downMs);
       await broker.start();
       await counter.ready();
       proxy.setMode({ kind: 'pass' });
     };
     for (let i = 0; i < 10; i++) {
+      // The scenario: the broker stays up 0.7 s between kills, however far the agent got meanwhile.
       await sleep(700);
       await outage(300);
     }
@@ -118,15 +115,22 @@ describe('link outages end to end', { timeout: 240_000 }, () => {
       cloud: { provider: 'mqtt', url: proxy.url, keepalive: 5, inFlight: IN_FLIGHT, batchSize: BATCH, reconnectMax: '1s' },
       sensors: [{ id: 'faults', type: 'simulated', interval: '10ms', perTick: 5, count: total }],
     });
+    const running = agent;
+    const disconnects = () => running.logs.filter((l) => l.event === 'disconnected').length;
+    const reconnected = () => running.waitForLog((l) => l.event === 'connected' && running.logs.indexOf(l) > running.logs.findLastIndex((x) => x.event === 'disconnected'), 20_000);
     await agent.waitForLog((l) => l.event === 'connected');
-    await sleep(500);
+    // Black-holed with readings on the way, not before the first one got through.
+    await waitUntil(() => counter.seqs.size > 0, 10_000, 'readings to reach the broker');
     proxy.setMode({ kind: 'blackhole' });
     await agent.waitForLog((l) => l.event === 'disconnected', 20_000);
     proxy.setMode({ kind: 'pass' });
-    await sleep(1500);
+    await reconnected();
+    const before = disconnects();
     proxy.reset();
-    await sleep(1000);
+    await agent.waitForLog(() => disconnects() > before, 20_000);
+    await reconnected();
     proxy.setMode({ kind: 'delay', ms: 200 });
+    // How long the link stays slow is the scenario, not a wait for an event.
     await sleep(1500);
     proxy.setMode({ kind: 'pass' });
     await counter.all(total, 60_000);

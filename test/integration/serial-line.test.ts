@@ -13,6 +13,7 @@ import { serialLineSource } from '../../src/sources/serial/serial-line.ts';
 import type { Source } from '../../src/sources/source.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { ptyPair, type PtyPair } from '../helpers/pty-pair.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -32,14 +33,10 @@ async function sensor(sensorConfig: Record<string, unknown>) {
     if (device.port.isOpen) await new Promise((r) => device.port.close(r));
     await pty.cleanup();
   });
-  const waitFor = async (count: number, timeoutMs = 5000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (readings.length < count) {
-      if (Date.now() > deadline) throw new Error(`only ${readings.length} of ${count} readings`);
-      await sleep(10);
-    }
-  };
-  await sleep(100); // the sensor side opens asynchronously
+  const waitFor = (count: number, timeoutMs = 5000) => waitUntil(() => readings.length >= count, timeoutMs, () => `${count} readings (have ${readings.length})`, 10);
+  // The sensor side opens asynchronously, and a line sent before it is open is lost. Writing nothing
+  // fails at once until the port is open, and sends no byte once it is.
+  await waitUntil(() => source.write!(Buffer.alloc(0)).then(() => true, () => false), 5000, 'the sensor side of the pty to open');
   return { pty, source, readings, device, waitFor, captured };
 }
 
@@ -82,7 +79,7 @@ describe('serial-line sensors on ptys', { timeout: 120_000 }, () => {
     });
     await s.waitFor(3);
     assert.deepEqual(s.readings.slice(0, 3).map((r) => r.values.v), [1, 2, 3]);
-    await sleep(500);
+    await waitUntil(() => s.source.stats().ioErrors >= 1, 5000, 'a poll without an answer (the fourth) to time out');
     assert.ok(s.source.stats().ioErrors >= 1, 'a poll without an answer is counted');
     const manual = s.source.readNow!();
     await assert.rejects(manual, /did not answer/);
@@ -101,6 +98,7 @@ describe('serial-line sensors on ptys', { timeout: 120_000 }, () => {
       while (!moving.readings.some((r) => r.values.cycle === marker)) {
         if (Date.now() - since > 10_000) throw new Error(`cycle ${marker}: no reading 10 s after replug; the sensor logged: ${moving.captured.lines.slice(-6).map((l) => JSON.stringify({ event: l.event, reason: l.reason, time: l.time })).join(' ')} at ${new Date().toISOString()}`);
         await moving.device.send(`cycle=${marker}\n`);
+        // The device's pacing (part of the scenario): it repeats its line every 50 ms.
         await sleep(50);
       }
       return Date.now() - since;
@@ -108,10 +106,15 @@ describe('serial-line sensors on ptys', { timeout: 120_000 }, () => {
     try {
       await untilRead(0, Date.now());
       for (let cycle = 1; cycle <= 20; cycle++) {
+        const lost = moving.source.stats().ioErrors;
         if (moving.device.port.isOpen) await new Promise((r) => moving.device.port.close(r));
         await moving.pty.unplug();
+        // How long the adapter stays unplugged is the scenario, not a wait for an event.
         await sleep(100);
-        if (cycle === 1) await assert.rejects(moving.source.write!(Buffer.from('x')), /is not open/, 'writes fail at once while unplugged');
+        if (cycle === 1) {
+          await waitUntil(() => moving.source.stats().ioErrors > lost, 5000, 'the sensor to notice the unplug');
+          await assert.rejects(moving.source.write!(Buffer.from('x')), /is not open/, 'writes fail at once while unplugged');
+        }
         await moving.pty.plug();
         const replugged = Date.now();
         const device = await openDevice(moving.pty);
@@ -133,9 +136,17 @@ describe('serial-line sensors on ptys', { timeout: 120_000 }, () => {
     cleanups.push(() => pty.cleanup());
     const port = await serialBinding.open({ path: pty.sensorPath, baudRate: 9600 });
     await pty.unplug();
-    await sleep(50);
-    // What the kernel answers a read on a tty whose other end hung up: 0 bytes, again and again.
-    assert.equal(readSync(port.fd!, Buffer.alloc(16)), 0);
+    // What the kernel answers a read on a tty whose other end hung up: 0 bytes, again and again
+    // (before the hang-up, a read of this non-blocking tty fails with EAGAIN).
+    const read = () => {
+      try {
+        return readSync(port.fd!, Buffer.alloc(16));
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code;
+      }
+    };
+    await waitUntil(() => read() !== 'EAGAIN', 5000, 'the hang-up to reach the tty');
+    assert.equal(read(), 0);
     // node-serialport's own read would retry those 0-byte reads forever: give up on it after 5 s.
     let guard: NodeJS.Timeout | undefined;
     const spinning = new Promise<never>((_, reject) => (guard = setTimeout(() => reject(new Error('still reading 5 s after the hang-up')), 5000)));
@@ -151,11 +162,7 @@ describe('serial-line sensors on ptys', { timeout: 120_000 }, () => {
       await s.device.send(['{"t":', '{"t": 1}}\n', '\u0000\u00ff\n', 'x'.repeat(1000) + '\n', '[1,2]\n'][i % 5]!);
     }
     await s.device.send('\n{"t": 42}\n');
-    const deadline = Date.now() + 10_000;
-    while (!s.readings.some((r) => r.values.t === 42)) {
-      if (Date.now() > deadline) throw new Error('the sensor stopped reading after the garbage');
-      await sleep(20);
-    }
+    await waitUntil(() => s.readings.some((r) => r.values.t === 42), 10_000, 'the reading after the garbage (has the sensor stopped reading?)');
     const stats = s.source.stats();
     assert.ok(stats.parseErrors > 100, `parse errors counted: ${stats.parseErrors}`);
   });

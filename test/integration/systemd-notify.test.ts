@@ -70,6 +70,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     console.log('unblocked');
   } else if (line === 'stop') {
     notifier.stopping();
+    // Alive 0.5 s after STOPPING=1 (the scenario, not a wait): long enough for new pings to show.
     setTimeout(() => process.exit(0), 500);
   }
 });

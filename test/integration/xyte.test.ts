@@ -34,11 +34,17 @@ describe('xyte emulator rules (raw MQTT clients, so a lax emulator fails here)',
     const connect = (options: mqtt.IClientOptions) => mqtt.connectAsync(emulator.mqttUrl, { clientId: device.id, username: device.id, password: device.accessKey, protocolVersion: 5, reconnectPeriod: 0, ...options });
     await assert.rejects(connect({ password: 'wrong' }), (error: Error & { code?: number }) => error.code === 134 || error.code === 135);
 
+    // The emulator judges a CONNECT from Mosquitto's log line, written before the CONNACK. It judges
+    // a publish when its observer receives it (recording telemetry or a command update, or a violation
+    // that stops the judging), or, when the broker's ACL denies it, from the log line of the denial.
+    const connectRules = new Set(['mqtt5', 'client-id']);
+    const judged = () => emulator.telemetry.length + emulator.commandUpdates.length + emulator.violations.filter((v) => !connectRules.has(v.rule)).length;
     const rules = async (options: mqtt.IClientOptions, act: (client: mqtt.MqttClient) => Promise<unknown>) => {
       emulator.violations.length = 0;
+      const before = judged();
       const client = await connect(options);
       await act(client).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 300));
+      await emulator.waitFor(() => judged() > before, 5000, 'the emulator to judge the publish');
       client.end(true);
       return emulator.violations.map((v) => v.rule);
     };
@@ -165,9 +171,12 @@ describe('xyte', { timeout: 120_000 }, () => {
     await agent.waitForLog((l) => l.event === 'subscribed' && agent.logs.indexOf(l) > agent.logs.findIndex((x) => x.event === 'config-changed'), 20_000);
 
     const echoes = emulator.configUpdates.length;
+    const from = agent.logs.length;
     await emulator.pushConfig(deviceId, { version: 2, last_updated: new Date().toISOString(), edgeAgent: { agent: { logLevel: 'debug' } } });
     await emulator.pushConfig(deviceId, { version: 1, last_updated: new Date().toISOString() });
-    await new Promise((r) => setTimeout(r, 1000));
+    // The agent says when it has decided to leave a push alone.
+    const leftAlone = (version: number) => agent.waitForLog((l) => l.event === 'xyte-config-current' && l.version === version && agent.logs.indexOf(l) >= from, 10_000);
+    await Promise.all([leftAlone(2), leftAlone(1)]);
     assert.equal(emulator.configUpdates.length, echoes, 'a push that is not newer is not applied');
     assert.equal((JSON.parse(readFileSync(agent.configPath, 'utf8')) as { agent: { logLevel: string } }).agent.logLevel, 'info');
     assert.deepEqual(emulator.violations, []);
