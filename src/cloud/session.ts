@@ -1,17 +1,21 @@
 // The one MQTT connection to the cloud. Every adapter rides on it: the session does the I/O,
-// the adapter says what to send and how to read what arrives.
+// the adapter says what to send and how to read what arrives. This file supervises the connection
+// (connect, wire its events, get back after a failure); how long to wait is reconnect.ts's call,
+// the mqtt.js options are mqtt-options.ts's, publishes and their PUBACKs are publisher.ts's, and the
+// link's statistics are link-status.ts's.
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { Logger } from '../log.ts';
+import { RateLimitedLog, type Logger } from '../log.ts';
+import type { SessionStatus } from '../status/snapshot.ts';
 import { systemTimers, type TimerHandle, type Timers } from '../timers.ts';
-import type { LinkState, SessionStatus } from '../status/snapshot.ts';
 import type { CloudAdapter, ConnectOptions } from './adapter.ts';
-import { describeConnackRefusal } from './connack.ts';
-import { brokerAddress, redactUrl, toMqttOptions } from './mqtt-options.ts';
-import { RateLimitedLog } from '../log.ts';
 import { fullJitterDelay, MIN_RECONNECT_DELAY_MS } from './backoff.ts';
-import { ClockNotSynchronizedError, CredentialsUnavailableError, PublishRefusedError } from './errors.ts';
-import type { IncomingMessage, OutgoingMessage, PublishProperties } from './message.ts';
+import { describeConnackRefusal } from './connack.ts';
+import { ClockNotSynchronizedError, CredentialsUnavailableError } from './errors.ts';
+import { LinkStatusRecorder } from './link-status.ts';
+import type { IncomingMessage, OutgoingMessage } from './message.ts';
+import { brokerAddress, redactUrl, toMqttOptions } from './mqtt-options.ts';
+import { Publisher } from './publisher.ts';
 import { backoffDelay, classifyConnectError, DEFAULT_RECONNECT_TIMING, probeTcp, waitUntilReachable, type FailureKind, type ReconnectTiming } from './reconnect.ts';
 
 export interface SessionOptions {
@@ -80,11 +84,10 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   #attempt = 0;
   #wakeUp: (() => void) | undefined;
   #timers = new Set<TimerHandle>();
-  #pending = new Map<number, (error?: Error) => void>();
-  #nextPendingId = 0;
   #loop: Promise<void> | undefined;
   #clockLogged = false;
-  #status: SessionStatus;
+  readonly #status: LinkStatusRecorder;
+  readonly #publisher: Publisher;
   /** When the last connection ended (for resuming a 3.1.1 session only while it is young enough), or null before the first. */
   #lastConnectedUntil: number | null = null;
   #droppedIncoming = 0;
@@ -109,22 +112,8 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       sessionExpiryMs: options.sessionExpiryMs ?? 10 * 60_000,
       maxIncomingBytes: options.maxIncomingBytes ?? DEFAULT_MAX_INCOMING_BYTES,
     };
-    this.#status = {
-      provider: options.adapter.provider,
-      endpoint: '',
-      state: 'stopped',
-      since: this.#options.now(),
-      lastConnectedAt: null,
-      reconnects: 0,
-      nextAttemptAt: null,
-      lastError: null,
-      lastErrorAt: null,
-      inFlight: 0,
-      publishedMessages: 0,
-      bytesSent: 0,
-      refusedMessages: 0,
-      refusing: null,
-    };
+    this.#status = new LinkStatusRecorder(options.adapter.provider, this.#options.now);
+    this.#publisher = new Publisher(this.#status);
   }
 
   get connected(): boolean {
@@ -134,7 +123,7 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   #linkUp: () => boolean = () => false;
 
   status(): SessionStatus {
-    return { ...this.#status, inFlight: this.#pending.size };
+    return this.#status.snapshot(this.#publisher.inFlight);
   }
 
   /** Incoming messages dropped unread for their size. */
@@ -156,63 +145,39 @@ export class CloudSession extends EventEmitter<SessionEvents> {
     const client = this.#client;
     if (client) await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
     await this.#loop;
-    this.#setState('stopped');
+    this.#status.setState('stopped');
   }
 
   /** Publishes at the message's QoS (default 1); resolves on PUBACK. Rejects at once while the link is down. */
   publish(message: OutgoingMessage): Promise<void> {
     const client = this.#client;
     if (!client || !this.connected) return Promise.reject(new LinkDownError());
-    const id = this.#nextPendingId++;
-    return new Promise<void>((resolve, reject) => {
-      this.#pending.set(id, (error) => (error ? reject(error) : resolve()));
-      const payloadBytes = typeof message.payload === 'string' ? Buffer.byteLength(message.payload) : message.payload.length;
-      const properties = withConnectionProperties(message.properties, this.#everyPublish);
-      client.publish(message.topic, message.payload, { qos: message.qos ?? 1, retain: false, ...(properties ? { properties } : {}) }, (error) => {
-        const settle = this.#pending.get(id);
-        if (!settle) return;
-        this.#pending.delete(id);
-        const reasonCode = (error as { code?: unknown } | undefined)?.code;
-        if (error && typeof reasonCode === 'number' && reasonCode >= 0x80) {
-          const refused = new PublishRefusedError(message.topic, reasonCode);
-          this.#status.refusedMessages++;
-          this.#status.refusing = refused.message;
-          this.#recordError(refused.message);
-          settle(refused);
-        } else if (error) settle(error);
-        else {
-          this.#status.refusing = null;
-          this.#status.publishedMessages++;
-          this.#status.bytesSent += payloadBytes + Buffer.byteLength(message.topic);
-          settle();
-        }
-      });
-    });
+    return this.#publisher.publish(client, message, this.#everyPublish);
   }
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
       let options: ConnectOptions;
-      this.#setState('connecting');
+      this.#status.setState('connecting');
       try {
         options = await this.#adapter.connectOptions();
       } catch (error) {
         if (error instanceof ClockNotSynchronizedError) {
-          this.#setState('waiting-for-clock');
+          this.#status.setState('waiting-for-clock');
           if (!this.#clockLogged) this.#log.warn({ event: 'clock-unsynchronized' }, error.message);
           this.#clockLogged = true;
-          this.#recordError(error.message);
+          this.#status.error(error.message);
           await this.#sleep(this.#options.clockRetryMs);
           continue;
         }
         if (error instanceof CredentialsUnavailableError) {
-          this.#recordError(error.message);
+          this.#status.error(error.message);
           this.#log.warn({ event: 'credentials-unavailable', retryInMs: error.retryAfterMs }, error.message);
           await this.#sleep(error.retryAfterMs);
           continue;
         }
         const message = error instanceof Error ? error.message : String(error);
-        this.#recordError(message);
+        this.#status.error(message);
         this.#log.error({ event: 'connect-options-failed' }, `cannot prepare the connection: ${message}`);
         await this.#backoff();
         continue;
@@ -244,11 +209,11 @@ export class CloudSession extends EventEmitter<SessionEvents> {
           now: this.#options.now,
           random: this.#options.random,
           running: () => !this.#stopped,
-          onNextProbe: (at) => (this.#status.nextAttemptAt = at),
+          onNextProbe: (at) => this.#status.setNextAttempt(at),
         },
         this.#options.reconnectTiming,
       );
-      this.#status.nextAttemptAt = null;
+      this.#status.setNextAttempt(null);
       if (ready) this.#log.info({ event: 'endpoint-reachable', unreachableForMs: this.#options.now() - since }, `${this.#status.endpoint} answers again: reconnecting`);
       return;
     }
@@ -286,14 +251,14 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   }
 
   async #waitFor(delay: number): Promise<void> {
-    this.#status.nextAttemptAt = this.#options.now() + delay;
+    this.#status.setNextAttempt(this.#options.now() + delay);
     await this.#sleep(delay);
-    this.#status.nextAttemptAt = null;
+    this.#status.setNextAttempt(null);
   }
 
   #connectOnce(options: ConnectOptions): Promise<ConnectOutcome> {
     return new Promise((resolve) => {
-      this.#status.endpoint = redactUrl(options.url);
+      this.#status.setEndpoint(redactUrl(options.url));
       let connectedAt = 0;
       let renew = false;
       let authRejected = false;
@@ -322,9 +287,7 @@ export class CloudSession extends EventEmitter<SessionEvents> {
           return;
         }
         connectedAt = this.#options.now();
-        if (this.#status.lastConnectedAt !== null) this.#status.reconnects++;
-        this.#status.lastConnectedAt = connectedAt;
-        this.#setState('connected');
+        this.#status.connectedAt(connectedAt);
         this.#log.info({ event: 'connected', endpoint: this.#status.endpoint, clientId: options.clientId }, `connected to ${this.#status.endpoint}`);
         void this.#afterConnect(client);
         if (options.renewAt !== undefined) {
@@ -374,10 +337,10 @@ export class CloudSession extends EventEmitter<SessionEvents> {
           if (!refused.auth) failure = 'failed';
           reason = refused.text;
           refusedCode = error.code;
-          this.#recordError(`the cloud refused the connection: ${refused.text}`);
+          this.#status.error(`the cloud refused the connection: ${refused.text}`);
         } else {
           reason = error.message;
-          this.#recordError(error.message);
+          this.#status.error(error.message);
           // Logged once, with the retry plan, when the connection is settled (#recover); a live link's error is news now.
           if (connectedAt > 0) this.#log.warn({ event: 'link-error', err: { message: error.message, code: error.code } }, `link error: ${error.message}`);
         }
@@ -395,10 +358,10 @@ export class CloudSession extends EventEmitter<SessionEvents> {
         }
         const wasConnected = connectedAt > 0;
         linkDown = true;
-        this.#failPending(new LinkDownError('the connection closed before the cloud acknowledged the message'));
+        this.#publisher.failAll(new LinkDownError('the connection closed before the cloud acknowledged the message'));
         client.end(true);
         if (this.#client === client) this.#client = undefined;
-        if (!this.#stopped) this.#setState('disconnected');
+        if (!this.#stopped) this.#status.setState('disconnected');
         if (wasConnected) {
           this.#lastConnectedUntil = this.#options.now();
           const planned = renew || this.#stopped;
@@ -461,25 +424,6 @@ export class CloudSession extends EventEmitter<SessionEvents> {
     }
   }
 
-  #failPending(error: Error): void {
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const settle of pending) settle(error);
-  }
-
-  /** `since` tells how long the link has been up, or down: retries while down do not restart it. */
-  #setState(state: LinkState): void {
-    if (this.#status.state === state) return;
-    const upChanged = (this.#status.state === 'connected') !== (state === 'connected');
-    this.#status.state = state;
-    if (upChanged || state === 'stopped') this.#status.since = this.#options.now();
-  }
-
-  #recordError(message: string): void {
-    this.#status.lastError = message;
-    this.#status.lastErrorAt = this.#options.now();
-  }
-
   #timer(fn: () => void, ms: number): TimerHandle {
     const timer = this.#options.timers.setTimeout(() => {
       this.#timers.delete(timer);
@@ -506,10 +450,6 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   }
 }
 
-function withConnectionProperties(properties: PublishProperties | undefined, everyPublish: Record<string, string> | undefined): PublishProperties | undefined {
-  if (!everyPublish) return properties;
-  return { ...properties, userProperties: { ...properties?.userProperties, ...everyPublish } };
-}
 
 function flattenUserProperties(properties: Record<string, string | string[]>): Record<string, string> {
   const out: Record<string, string> = {};
