@@ -5,12 +5,17 @@ export type TimerHandle = { readonly __timer: unique symbol } | NodeJS.Timeout;
 
 export interface Timers {
   now: () => number;
-  setTimeout: (fn: () => void, ms: number) => TimerHandle;
+  /** `unref`: the timer alone must not keep the process alive (a commit timer, a retry). */
+  setTimeout: (fn: () => void, ms: number, options?: { unref?: boolean }) => TimerHandle;
   clearTimeout: (handle: TimerHandle | undefined) => void;
 }
 
 export const systemTimers: Timers = {
   now: Date.now,
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  setTimeout: (fn, ms, options) => {
+    const timer = setTimeout(fn, ms);
+    if (options?.unref) timer.unref();
+    return timer;
+  },
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout | undefined),
 };

@@ -9,6 +9,7 @@ import type { OutgoingMessage } from './message.ts';
 import { RateMeter, TokenBucket } from './rate-limiter.ts';
 import type { CloudSession } from './session.ts';
 import { fromStoredMessage } from './stored-message.ts';
+import { systemTimers, type TimerHandle, type Timers } from '../timers.ts';
 
 export interface ForwarderOptions {
   outbox: Outbox;
@@ -22,6 +23,8 @@ export interface ForwarderOptions {
   rateLimit?: number;
   order: 'oldest-first' | 'newest-first';
   now?: () => number;
+  /** Waits (rate limit, refusal backoff) run on these: a fake clock in tests. */
+  timers?: Timers;
 }
 
 /** With oldest-first and a backlog, every Nth lease takes the newest readings so live data is not starved. */
@@ -44,7 +47,8 @@ export class Forwarder {
   #leaseCount = 0;
   #running = false;
   #pumping = false;
-  #retryTimer: NodeJS.Timeout | undefined;
+  #retryTimer: TimerHandle | undefined;
+  readonly #timers: Timers;
   #unsubscribe: (() => void) | undefined;
   #idle: (() => void)[] = [];
   readonly #now: () => number;
@@ -55,7 +59,8 @@ export class Forwarder {
   constructor(options: ForwarderOptions) {
     this.#o = options;
     this.#log = options.log.child({ component: 'forwarder' });
-    const now = options.now ?? Date.now;
+    this.#timers = options.timers ?? systemTimers;
+    const now = options.now ?? options.timers?.now ?? Date.now;
     this.#now = now;
     this.#bucket = options.rateLimit === undefined ? undefined : new TokenBucket(options.rateLimit, now);
     this.#rate = new RateMeter(60_000, 12, now);
@@ -72,7 +77,7 @@ export class Forwarder {
     this.#running = false;
     this.#unsubscribe?.();
     this.#o.session.off('connected', this.#onConnected);
-    clearTimeout(this.#retryTimer);
+    this.#timers.clearTimeout(this.#retryTimer);
   }
 
   /** Resolves when nothing is in flight (used at shutdown, bounded by the caller). */
@@ -199,7 +204,7 @@ export class Forwarder {
 
   #scheduleRetry(ms: number): void {
     if (this.#retryTimer) return;
-    this.#retryTimer = setTimeout(() => {
+    this.#retryTimer = this.#timers.setTimeout(() => {
       this.#retryTimer = undefined;
       this.pump();
     }, Math.max(1, ms));

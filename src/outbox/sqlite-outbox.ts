@@ -14,6 +14,7 @@ import { reservedBudget, rowsToDrop, telemetryBudget } from './retention.ts';
 import { dropNewest, dropOldest, dropOlderThan, type SensorCounts } from './row-drops.ts';
 import { prepareStatements, readStoredState, READING_FIELDS, ROWS_PER_INSERT, type Statements } from './statements.ts';
 import { openStoreFile } from './store-file.ts';
+import { systemTimers, type TimerHandle, type Timers } from '../timers.ts';
 
 export interface OpenOutboxOptions {
   dataDir: string;
@@ -21,6 +22,8 @@ export interface OpenOutboxOptions {
   config: OutboxConfig;
   log: Logger;
   now?: () => number;
+  /** The commit timer runs on these: a fake clock in tests. */
+  timers?: Timers;
   /** Caps the file at this many pages: tests provoke SQLITE_FULL with it. */
   maxPageCount?: number;
 }
@@ -67,7 +70,8 @@ class SqliteOutbox implements Outbox {
   readonly #batchFields: number;
   /** Readings held in memory while writes fail, at most; beyond it the whenFull policy drops. */
   readonly #heldLimit: number;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
+  readonly #timers: Timers;
   #lastSeq: number;
   #committedSeq: number;
   #pending: number;
@@ -84,7 +88,8 @@ class SqliteOutbox implements Outbox {
   constructor(options: OpenOutboxOptions) {
     this.#config = options.config;
     this.#log = options.log;
-    this.#now = options.now ?? Date.now;
+    this.#timers = options.timers ?? systemTimers;
+    this.#now = options.now ?? options.timers?.now ?? Date.now;
     const opened = openStoreFile({ dataDir: options.dataDir, sync: options.config.sync, log: options.log, now: this.#now, ...(options.maxPageCount === undefined ? {} : { maxPageCount: options.maxPageCount }) });
     this.#db = opened.db;
     let stored: ReturnType<typeof readStoredState>;
@@ -253,7 +258,7 @@ class SqliteOutbox implements Outbox {
     if (this.#closed) return;
     this.#commit();
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
     const lost = this.#buf.length / READING_FIELDS + this.#reservedBuf.length / 3;
     if (lost > 0) this.#log.error({ event: 'outbox-unsaved-at-close', count: lost }, `closing the outbox with ${lost} entries that could not be written (${this.#failing === 'full' ? 'disk full' : 'write error'}); they are lost`);
@@ -269,17 +274,20 @@ class SqliteOutbox implements Outbox {
   #schedule(): void {
     if (this.#timer !== undefined || this.#closed) return;
     const delay = this.#failing === undefined ? this.#config.commitInterval : Math.max(this.#config.commitInterval, RETRY_WHILE_FAILING_MS);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (!this.#closed) this.#commit();
-    }, delay);
     // The outbox must never keep the process alive by itself; close() flushes what is left.
-    this.#timer.unref();
+    this.#timer = this.#timers.setTimeout(
+      () => {
+        this.#timer = undefined;
+        if (!this.#closed) this.#commit();
+      },
+      delay,
+      { unref: true },
+    );
   }
 
   /** One transaction: acks, new entries, retention, drop counters. One fsync with sync=full. */
   #commit(chunked = this.#failing !== undefined): void {
-    clearTimeout(this.#timer);
+    this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
     // While writes fail, retry a commitBatch at a time: whatever fits is stored, not all or nothing.
     const whole = this.#buf;
