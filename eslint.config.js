@@ -80,13 +80,14 @@ export default tseslint.config(
       },
     ),
   },
-  { files: ['src/cli/**/*.ts'], rules: boundary(cliIntoAdapter) },
   {
-    // Known violation, to be removed by the credentials seam of issue #17: register.ts imports
-    // XyteRegistrationError from src/cloud/adapters/xyte/registration.ts. Every other adapter
-    // folder stays closed to it.
-    files: ['src/cli/register.ts'],
-    rules: boundary({ ...cliIntoAdapter, regex: climbTo('cloud/adapters/(?!xyte/registration\\.ts$)[^/]+/') }),
+    files: ['src/config/**/*.ts'],
+    rules: boundary({
+      regex: climbTo('(?:(?:sources|outbox|cloud|commands|health|cli|agent-config)(?:/|$)|(?:agent|pipeline)\\.[jt]s$)'),
+      message:
+        'src/config/ is the floor (primitives, locating, writing, secrets) that every module builds its config slice on: it must not import src/sources/, outbox/, cloud/, commands/, health/, cli/, agent-config/, agent.ts or pipeline.ts. The root schema and the loader that know every module live in src/agent-config/.',
+    }),
   },
+  { files: ['src/cli/**/*.ts'], rules: boundary(cliIntoAdapter) },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
 );

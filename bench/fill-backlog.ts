@@ -1,7 +1,7 @@
 // Writes a backlog of readings into {dir}/outbox.db through the real outbox, as sensors would while
 // the uplink is down. Run as its own process by the benches, so their memory figures are not this.
 //   npx node bench/fill-backlog.ts <dir> <readings> [agentId]
-import { parseConfigText } from '../src/config/load.ts';
+import { parseConfigText } from '../src/agent-config/load.ts';
 import { createLogger } from '../src/log.ts';
 import { openOutbox } from '../src/outbox/sqlite-outbox.ts';
 

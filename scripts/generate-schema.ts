@@ -2,7 +2,7 @@
 // `npm run schema` after changing any config section; a test fails while the file is stale.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { configJsonSchema } from '../src/config/schema.ts';
+import { configJsonSchema } from '../src/agent-config/schema.ts';
 
 export function renderSchema(): string {
   const schema = { title: 'edge-agent configuration', ...(configJsonSchema() as Record<string, unknown>) };

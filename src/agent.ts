@@ -3,10 +3,10 @@
 import { copyFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
+import { loadConfigFile, validateConfigObject, type LoadedConfig } from './agent-config/load.ts';
 import { clockSynchronized } from './clock.ts';
 import { cloudLinkWarnings } from './cloud/adapters/index.ts';
 import { logLinkWarnings } from './cloud/link-warnings.ts';
-import { loadConfigFile, validateConfigObject, type LoadedConfig } from './config/load.ts';
 import { mergeConfig, replaceConfigFile } from './config/write.ts';
 import { ensureDataDir } from './data-dir.ts';
 import { ConfigError } from './errors.ts';

@@ -1,6 +1,8 @@
 // Everything the agent runs for one config: outbox, sources, cloud link, commands. Built from a
 // config (the constructor only builds: no file opened, no socket), started part by part in start(),
 // stopped in reverse. A reload builds a new one.
+import { redactConfig } from './agent-config/redact.ts';
+import type { AgentConfig } from './agent-config/schema.ts';
 import type { CloudAdapter } from './cloud/adapter.ts';
 import { createAdapter } from './cloud/adapters/index.ts';
 import { FactsOnConnect } from './cloud/facts-on-connect.ts';
@@ -12,7 +14,6 @@ import { clockSynchronized } from './clock.ts';
 import { builtinHandlers } from './commands/builtins/index.ts';
 import { sessionExpiryMs } from './commands/config.ts';
 import { Dispatcher } from './commands/dispatcher.ts';
-import type { AgentConfig } from './config/schema.ts';
 import { HealthService } from './health/health-service.ts';
 import type { Logger } from './log.ts';
 import { DeferredOutbox } from './outbox/deferred-outbox.ts';
@@ -88,6 +89,7 @@ export class Pipeline {
         snapshot: hooks.snapshot,
         config,
         rawConfig: hooks.rawConfig,
+        redactConfig,
         applyConfigChange: hooks.applyConfigChange,
         sources: () => this.sources,
         outbox,

@@ -1,11 +1,11 @@
 // `edge-agent doctor`: what breaks gateways in the field, checked in the order a technician would,
 // each with OK/WARN/FAIL and a fix. Exit code 1 when anything failed.
 import type { Writable } from 'node:stream';
-import { adapterDefinitions, cloudLinkWarnings } from '../cloud/adapters/index.ts';
-import type { AdapterDefinition, ConnectOptions } from '../cloud/adapter.ts';
+import { adapterDefinition, cloudLinkWarnings, createAdapter } from '../cloud/adapters/index.ts';
+import type { ConnectOptions } from '../cloud/adapter.ts';
 import { linkWarnings } from '../cloud/link-warnings.ts';
 import { clockSynchronized } from '../clock.ts';
-import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
+import { loadConfigFile, type LoadedConfig } from '../agent-config/load.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { fetchStatus, statusSocketPath } from '../status/local-api.ts';
@@ -61,11 +61,10 @@ export async function runDoctor(configPath: string, { out, serviceUser = 'edge-a
 
 async function cloudChecks(loaded: LoadedConfig, running: StatusSnapshot | undefined): Promise<CheckResult[]> {
   const config = loaded.config;
-  const definition = adapterDefinitions.find((d) => d.provider === config.cloud.provider) as AdapterDefinition | undefined;
-  if (!definition) return [fail('cloud', `no adapter for provider ${config.cloud.provider}`)];
   let options: ConnectOptions;
   try {
-    const adapter = definition.create(config.cloud, {
+    // Through the registry, read-only: the cloud's credentials part resolves what is stored, never registers or writes.
+    const adapter = createAdapter(config.cloud, {
       agentId: config.agent.id,
       agentVersion: AGENT_VERSION,
       dataDir: config.agent.dataDir,
@@ -80,7 +79,7 @@ async function cloudChecks(loaded: LoadedConfig, running: StatusSnapshot | undef
   }
   const endpoint = endpointOf(options.url);
   // Judged on the URL the adapter really connects to: Xyte's comes from its registration.
-  const unsafe = linkWarnings({ ...definition.linkFacts(config.cloud), url: options.url });
+  const unsafe = linkWarnings({ ...adapterDefinition(config.cloud).linkFacts(config.cloud), url: options.url });
   const results: CheckResult[] = [await checkDns(endpoint)];
   if (results[0]!.status === 'FAIL') return [...results, ...withLinkWarnings(undefined, unsafe)];
   results.push(await checkTcp(endpoint));

@@ -2,7 +2,7 @@
 // edge-agent's command line. Every failure ends with a message a technician can act on and a
 // distinct exit code (78 for config problems); stack traces only with EDGE_AGENT_DEBUG=1.
 import { Command } from 'commander';
-import { loadConfigFile } from '../config/load.ts';
+import { loadConfigFile } from '../agent-config/load.ts';
 import { AgentError, ExitCode } from '../errors.ts';
 import { fetchStatus, statusSocketPath } from '../status/local-api.ts';
 import { AGENT_VERSION } from '../version.ts';

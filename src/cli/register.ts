@@ -1,28 +1,37 @@
-// `edge-agent register`: only the registration step of a cloud that registers devices (Xyte), so an
+// `edge-agent register`: only the registration step of a cloud whose devices register themselves
+// (its adapter definition has a credentials part: Xyte, Alibaba "one secret per product"), so an
 // installer can register a gateway on the bench and see its device id before it goes in the cabinet.
 import type { Writable } from 'node:stream';
-import { loadConfigFile } from '../config/load.ts';
-import { resolveXyteCredentials } from '../cloud/adapters/xyte.ts';
-import { XyteRegistrationError } from '../cloud/adapters/xyte/registration.ts';
+import { loadConfigFile } from '../agent-config/load.ts';
+import { registerDevice, registeringProviders } from '../cloud/adapters/index.ts';
+import { RegistrationError } from '../cloud/credentials/registration-error.ts';
+import { clockSynchronized } from '../clock.ts';
 import { ensureDataDir } from '../data-dir.ts';
 import { AgentError, ExitCode } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { AGENT_VERSION } from '../version.ts';
 
 export async function runRegister(configPath: string, out: Writable): Promise<void> {
   const { config } = loadConfigFile(configPath);
-  if (config.cloud.provider !== 'xyte') {
-    throw new AgentError(`register applies to clouds that register devices over HTTPS (provider "xyte"); ${configPath} has provider "${config.cloud.provider}", which needs no registration step`, ExitCode.usage);
+  const dataDir = config.agent.dataDir;
+  const ctx = { agentId: config.agent.id, agentVersion: AGENT_VERSION, dataDir, log: createLogger({ level: 'silent' }), now: () => Date.now(), clockSynchronized: () => clockSynchronized() };
+  if (!registeringProviders.includes(config.cloud.provider)) {
+    // Exit 64 (usage), as before the registry knew registrations: nothing to do.
+    throw new AgentError(`register applies to clouds that register devices over HTTPS (provider ${registeringProviders.map((p) => `"${p}"`).join(' or ')}); ${configPath} has provider "${config.cloud.provider}", which needs no registration step`, ExitCode.usage);
   }
-  ensureDataDir(config.agent.dataDir);
+  let outcome;
   try {
-    const { credentials, source } = await resolveXyteCredentials(config.cloud, config.agent.dataDir);
-    const where = source === 'config' ? 'given in the config' : source === 'stored' ? `already registered (credentials in ${config.agent.dataDir})` : `registered now (credentials saved in ${config.agent.dataDir}, mode 0600)`;
-    out.write(`device id: ${credentials.id}\n${where}\nMQTT hub: ${credentials.mqttHubUrl}\n`);
+    ensureDataDir(dataDir);
+    outcome = await registerDevice(config.cloud, ctx);
   } catch (error) {
-    if (error instanceof XyteRegistrationError) {
+    if (error instanceof RegistrationError) {
+      // Unreachable or a server fault: try again later (69). Refused: the config needs a fix (78).
       const code = error.refusal === 'unreachable' || error.refusal === 'server' ? ExitCode.unavailable : ExitCode.config;
-      const hint = error.refusal === 'duplicate' ? ': this serial number is already registered; delete the device in the Xyte portal to register it again, or put its id, accessKey and mqttHubUrl in the config' : '';
-      throw new AgentError(`Xyte ${error.message}${hint}`, code, { cause: error });
+      throw new AgentError(error.message, code, { cause: error });
     }
     throw error;
   }
+  if (!outcome.needed) throw new AgentError(`provider "${config.cloud.provider}" needs no registration step`, ExitCode.usage);
+  const where = outcome.source === 'config' ? 'given in the config' : outcome.source === 'stored' ? `already registered (credentials in ${dataDir})` : `registered now (credentials saved in ${dataDir}, mode 0600)`;
+  out.write(`device id: ${outcome.deviceId}\n${where}\nMQTT hub: ${outcome.endpoint}\n`);
 }

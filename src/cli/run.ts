@@ -1,6 +1,6 @@
 // `edge-agent run`: the daemon. Stops cleanly on SIGTERM/SIGINT, reloads on SIGHUP.
+import { loadConfigFile } from '../agent-config/load.ts';
 import { Agent } from '../agent.ts';
-import { loadConfigFile } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { createServiceNotifier } from '../service/sd-notify.ts';
 

@@ -3,8 +3,8 @@
 // that leaves the exit code 0.
 import bytes from 'bytes';
 import ms from 'ms';
+import type { AgentConfig } from '../agent-config/schema.ts';
 import { cloudLinkWarnings } from '../cloud/adapters/index.ts';
-import type { AgentConfig } from '../config/schema.ts';
 import { redactUrl } from '../cloud/mqtt-options.ts';
 
 export function summarizeConfig(config: AgentConfig): string {

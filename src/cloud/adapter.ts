@@ -1,9 +1,13 @@
 // The one interface every cloud implements. Adapters are pure translators: they hold no sockets
 // and no timers. The session (session.ts) does all I/O and calls them; the forwarder feeds them
-// batches from the outbox. Adding a cloud = one file in adapters/ + one line in adapters/index.ts.
+// batches from the outbox. Adding a cloud = one file in adapters/ + one line in adapters/index.ts;
+// a cloud whose devices register themselves adds a credentials part (credentials/credentials-part.ts).
 import type { z } from 'zod';
 import type { Command, CommandResult } from '../commands/command.ts';
 import type { Logger } from '../log.ts';
+import type { CredentialsPart, HeldCredentials } from './credentials/credentials-part.ts';
+import type { DeviceStore } from './credentials/device-store.ts';
+import type { HttpsPost } from './https-post.ts';
 import type { FieldValue } from '../sources/reading.ts';
 import type { LinkFacts } from './link-warnings.ts';
 import type { IncomingMessage, OutgoingMessage } from './message.ts';
@@ -14,14 +18,18 @@ export const REMOTE_CONFIG_KEY = 'edgeAgent';
 export interface AdapterContext {
   agentId: string;
   agentVersion: string;
-  /** The agent's state directory: adapters may keep credentials here (mode 0600, atomic writes). */
+  /** The agent's state directory. Adapters keep device state through `store`, never by path. */
   dataDir: string;
   log: Logger;
   now(): number;
   /** False while the system clock is evidently wrong (earlier than the build): signatures would be refused. */
   clockSynchronized(): boolean;
-  /** `edge-agent doctor` only looks: adapters must not register devices or write state when set. */
+  /** `edge-agent doctor` only looks: no registration, and `store` writes nothing. */
   readOnly?: boolean;
+  /** Device state in the data dir (credentials, a cloud's last applied config); the registry gives one (read-only with readOnly). */
+  store?: DeviceStore;
+  /** The HTTPS client registrations use; the registry gives https-post.ts, tests may point it elsewhere. */
+  https?: HttpsPost;
 }
 
 export interface ConnectOptions {
@@ -67,11 +75,14 @@ export interface EncodedTelemetry {
   rejected: { record: TelemetryRecord; reason: string }[];
 }
 
-/** What the agent should do with an incoming message. */
-export type IncomingAction =
-  | { kind: 'command'; command: Command }
+/**
+ * What the agent should do with an incoming message. ReplyTo and ConfigReplyTo are the adapter's own
+ * reply addresses: opaque to the agent, handed back to the adapter that made them.
+ */
+export type IncomingAction<ReplyTo = unknown, ConfigReplyTo = unknown> =
+  | { kind: 'command'; command: Command<ReplyTo> }
   /** A config change from the cloud (Azure desired properties, Xyte config push): validated like the file. */
-  | { kind: 'config'; version: number; patch: unknown; replyTo: unknown }
+  | { kind: 'config'; version: number; patch: unknown; replyTo: ConfigReplyTo }
   /** Publish these right away: an error reply to a command that could not even be decoded. */
   | { kind: 'reply'; messages: OutgoingMessage[]; reason: string }
   /** Something to count and log (a refused telemetry post, a malformed message with no way to answer). */
@@ -86,36 +97,49 @@ export interface AgentFacts {
   [key: string]: unknown;
 }
 
-export interface CloudAdapter {
+export interface CloudAdapter<ReplyTo = unknown, ConfigReplyTo = unknown> {
   readonly provider: string;
   /** Largest payload the cloud accepts, in bytes. */
   readonly maxMessageBytes: number;
-  /** Called before every (re)connect: mint fresh tokens or signatures here. May do I/O through its context (Xyte registration). */
+  /**
+   * Called before every (re)connect: mint fresh tokens or signatures here. May throw
+   * CredentialsUnavailableError (the session waits retryAfterMs); registration happens before it,
+   * in the cloud's credentials part (credentials/supervised-adapter.ts).
+   */
   connectOptions(): Promise<ConnectOptions>;
   /** Topics to subscribe (QoS 1) after every connect. */
   subscriptions(): string[];
   /** Publishes to make right after every connect (Azure: GET the twin). */
   onConnected?(): OutgoingMessage[];
   encodeTelemetry(records: TelemetryRecord[]): EncodedTelemetry;
-  decodeIncoming(message: IncomingMessage): IncomingAction[];
+  decodeIncoming(message: IncomingMessage): IncomingAction<ReplyTo, ConfigReplyTo>[];
   /** Sent as soon as a command is accepted, before it runs (Xyte: in_progress). */
-  encodeAccepted?(command: Command): OutgoingMessage[];
-  encodeReply(command: Command, result: CommandResult): OutgoingMessage[];
+  encodeAccepted?(command: Command<ReplyTo>): OutgoingMessage[];
+  encodeReply(command: Command<ReplyTo>, result: CommandResult): OutgoingMessage[];
   /** The outcome of a config change from the cloud, in the cloud's format (Xyte: config/update echo). */
-  encodeConfigResult?(action: { version: number; replyTo: unknown }, outcome: { applied: boolean; message?: string; config?: unknown }): OutgoingMessage[];
+  encodeConfigResult?(action: { version: number; replyTo: ConfigReplyTo }, outcome: { applied: boolean; message?: string; config?: unknown }): OutgoingMessage[];
   /** Device state for clouds that keep one (Azure reported properties). */
   encodeFacts?(facts: AgentFacts): OutgoingMessage[];
   /** A message the session sends every intervalMs while connected, when the cloud wants one even without readings. */
   heartbeat?: { intervalMs: number; encode(): OutgoingMessage[] };
-  /** The broker refused our credentials (CONNACK not authorized). Xyte: the device was deleted, register again. */
+  /** The broker refused our credentials (CONNACK not authorized). With a credentials part, the seam calls its refused(). */
   onAuthRejected?(): Promise<void>;
 }
 
-export interface AdapterDefinition<Schema extends z.ZodType = z.ZodType> {
+export interface AdapterDefinition<Schema extends z.ZodType = z.ZodType, Credentials = unknown> {
   readonly provider: string;
   /** A strict object schema whose `provider` is a literal; becomes one branch of config `cloud`. */
   readonly configSchema: Schema;
-  create(config: z.output<Schema>, ctx: AdapterContext): CloudAdapter;
+  /**
+   * The translator. With a credentials part, `credentials` holds what the part resolved or
+   * registered (set before every connectOptions()); the adapter does no I/O to get them.
+   */
+  create(config: z.output<Schema>, ctx: AdapterContext, credentials?: HeldCredentials<Credentials>): CloudAdapter;
+  /**
+   * For a cloud whose devices register themselves (Xyte, Alibaba "one secret per product"): resolve,
+   * register, refused. The registry runs it for the agent, `edge-agent register` and doctor.
+   */
+  readonly credentials?: CredentialsPart<z.output<Schema>, Credentials>;
   /**
    * What the link will expose, read from the config alone (pure, no files, no network): the
    * agent, check-config and doctor warn from it when certificates go unchecked or credentials

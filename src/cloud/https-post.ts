@@ -7,9 +7,19 @@ export interface HttpsAnswer {
   text: string;
 }
 
+export interface HttpsPostOptions {
+  contentType: string;
+  ca?: Buffer;
+  timeoutMs?: number;
+  rejectUnauthorized?: boolean;
+}
+
+/** The HTTPS client credentials parts get from their context (httpsPost below; tests may give another). */
+export type HttpsPost = (url: string, body: string, options: HttpsPostOptions) => Promise<HttpsAnswer>;
+
 const MAX_ANSWER_BYTES = 64 * 1024;
 
-export function httpsPost(url: string, body: string, options: { contentType: string; ca?: Buffer; timeoutMs?: number; rejectUnauthorized?: boolean }): Promise<HttpsAnswer> {
+export const httpsPost: HttpsPost = (url, body, options) => {
   const timeoutMs = options.timeoutMs ?? 15_000;
   return new Promise<HttpsAnswer>((resolve, reject) => {
     const req = request(
@@ -36,7 +46,7 @@ export function httpsPost(url: string, body: string, options: { contentType: str
     req.on('error', reject);
     req.end(body);
   });
-}
+};
 
 export function parseJsonAnswer(answer: HttpsAnswer): unknown {
   try {

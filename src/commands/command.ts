@@ -1,5 +1,5 @@
 /** A command from the cloud, as the adapter decoded it. */
-export interface Command {
+export interface Command<ReplyTo = unknown> {
   /** The cloud's id for this request; replays of the same id are answered from the first result. */
   id: string;
   name: string;
@@ -7,7 +7,7 @@ export interface Command {
   /** Which adapter delivered it (for the audit log). */
   origin: string;
   /** What the adapter needs to address the reply (rid, response topic, correlation data…); opaque to everyone else. */
-  replyTo: unknown;
+  replyTo: ReplyTo;
   /** When the cloud sent it (epoch ms), where the cloud says: a command older than commands.maxAge is refused. */
   sentAt?: number;
 }

@@ -1,6 +1,6 @@
 // Building blocks for every config section: human durations and sizes, secrets, TLS.
-// Each section's schema lives beside the code it configures and is assembled in schema.ts.
-import { readFileSync } from 'node:fs';
+// Each section's schema lives beside the code it configures and is assembled in
+// src/agent-config/schema.ts.
 import { inspect } from 'node:util';
 import bytes from 'bytes';
 import ms from 'ms';
@@ -55,18 +55,39 @@ export function size(bounds: { min?: string; max?: string } = {}) {
     });
 }
 
+/** Where a secret in the config comes from: written inline, or named by a file or an environment variable. */
+export type SecretReference = { inline: string } | { file: string } | { env: string };
+
 /**
  * A secret taken from the config. It never prints itself: logs, errors, JSON and util.inspect
  * all show "[redacted]", so a secret cannot leak through a careless log line.
+ *
+ * Parsing only records where a {"file"} or {"env"} secret is; resolveSecrets() (src/config/resolve-secrets.ts)
+ * reads it after validation, so checking a config (check-config, redaction, a cloud push) reads no file.
  */
 export class Secret {
-  readonly #value: string;
+  readonly #value: string | undefined;
   readonly source: string;
-  constructor(value: string, source: string) {
+  /** The {file} or {env} still to be read; undefined once the value is known (always, for an inline secret). */
+  readonly pending: { file: string } | { env: string } | undefined;
+  constructor(value: string, source: string);
+  constructor(value: undefined, source: string, pending: { file: string } | { env: string });
+  constructor(value: string | undefined, source: string, pending?: { file: string } | { env: string }) {
     this.#value = value;
     this.source = source;
+    this.pending = value === undefined ? pending : undefined;
+  }
+  static of(reference: SecretReference): Secret {
+    if ('inline' in reference) return new Secret(reference.inline, 'inline');
+    return 'env' in reference ? new Secret(undefined, `env ${reference.env}`, reference) : new Secret(undefined, `file ${reference.file}`, reference);
+  }
+  /** Inline secrets only: a {file} or {env} secret has no value in the config itself. */
+  get inline(): string | undefined {
+    return this.source === 'inline' ? this.#value : undefined;
   }
   reveal(): string {
+    // A programming error, not a config problem: every loader resolves secrets before handing the config on.
+    if (this.#value === undefined) throw new Error(`the secret from ${this.source} was not resolved (the loader calls resolveSecrets after validation)`);
     return this.#value;
   }
   toString(): string {
@@ -80,7 +101,10 @@ export class Secret {
   }
 }
 
-/** A secret given inline, as {"file": "/path"} (trailing newline trimmed) or as {"env": "NAME"}. */
+/**
+ * A secret given inline, as {"file": "/path"} (trailing newline trimmed) or as {"env": "NAME"}.
+ * Pure: it checks the shape and yields an unresolved Secret; resolveSecrets() reads it.
+ */
 export function secret() {
   return z
     .union(
@@ -92,28 +116,7 @@ export function secret() {
       { error: 'expected a secret: a string, {"file": "/path/to/file"} or {"env": "VARIABLE"}' },
     )
     .meta({ description: 'A secret: inline, {"file": "/path"} (read at start, trailing newline removed) or {"env": "NAME"}.' })
-    .transform((input, ctx) => {
-      if (typeof input === 'string') return new Secret(input, 'inline');
-      if ('env' in input) {
-        const value = process.env[input.env];
-        if (value === undefined || value === '') {
-          ctx.addIssue({ code: 'custom', message: `expected environment variable ${input.env} to hold the secret, found it unset or empty` });
-          return z.NEVER;
-        }
-        return new Secret(value, `env ${input.env}`);
-      }
-      try {
-        const value = readFileSync(input.file, 'utf8').replace(/\r?\n$/, '');
-        if (value === '') {
-          ctx.addIssue({ code: 'custom', message: `expected the secret in ${input.file}, found an empty file` });
-          return z.NEVER;
-        }
-        return new Secret(value, `file ${input.file}`);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `expected a readable secret file, found ${(err as NodeJS.ErrnoException).code ?? 'an error'} reading ${input.file}` });
-        return z.NEVER;
-      }
-    });
+    .transform((input) => Secret.of(typeof input === 'string' ? { inline: input } : input));
 }
 
 /** A PEM file path; read when used, so the config stays cheap to load. */

@@ -1,5 +1,5 @@
 // The source registry: one line per sensor type. A sensor's `type` in the config picks one.
-import type { SensorConfig } from '../config/schema.ts';
+import type { SensorConfig } from '../agent-config/schema.ts';
 import { modbusRtuSource } from './modbus/modbus-rtu.ts';
 import { serialLineSource } from './serial/serial-line.ts';
 import { simulatedSource } from './simulated/simulated.ts';

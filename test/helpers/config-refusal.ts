@@ -1,6 +1,6 @@
 // The ConfigError a config check throws, or a failed assertion when it accepted the config.
 import assert from 'node:assert/strict';
-import { parseConfigText } from '../../src/config/load.ts';
+import { parseConfigText } from '../../src/agent-config/load.ts';
 import { ConfigError, ExitCode } from '../../src/errors.ts';
 
 export function refusal(check: () => unknown): ConfigError {

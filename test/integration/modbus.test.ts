@@ -2,7 +2,7 @@
 // register type and word order, exceptions and timeouts counted per slave, and writes.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText } from '../../src/config/load.ts';
+import { parseConfigText } from '../../src/agent-config/load.ts';
 import { encodeRegister } from '../../src/sources/modbus/register-codec.ts';
 import { modbusRtuSource } from '../../src/sources/modbus/modbus-rtu.ts';
 import type { Reading } from '../../src/sources/reading.ts';

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readSync } from 'node:fs';
 import { SerialPortStream } from '@serialport/stream';
-import { parseConfigText } from '../../src/config/load.ts';
+import { parseConfigText } from '../../src/agent-config/load.ts';
 import type { Reading } from '../../src/sources/reading.ts';
 import { serialBinding } from '../../src/sources/serial/hangup-aware-binding.ts';
 import { serialLineSource } from '../../src/sources/serial/serial-line.ts';

@@ -4,21 +4,21 @@
 // them too; the Azure, Alibaba and Xyte emulators check inside their brokers only.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import type { AdapterContext, AdapterDefinition, CloudAdapter } from '../../src/cloud/adapter.ts';
+import { parseConfigText } from '../../src/agent-config/load.ts';
+import type { AdapterContext, CloudAdapter } from '../../src/cloud/adapter.ts';
 import { storedSecretPath } from '../../src/cloud/adapters/alibaba/dynamic-registration.ts';
-import { adapterDefinitions } from '../../src/cloud/adapters/index.ts';
+import { adapterDefinitions, createAdapter } from '../../src/cloud/adapters/index.ts';
 import { storeCredentials } from '../../src/cloud/adapters/xyte/registration.ts';
 import type { OutgoingMessage } from '../../src/cloud/message.ts';
-import { parseConfigText } from '../../src/config/load.ts';
 import { checkWaylayPayload } from '../emulators/waylay/payload-rules.ts';
 import { address, adapterContract, type ReadReply } from '../helpers/adapter-contract.ts';
 
 /** Builds the provider's adapter from a cloud section parsed as the agent parses its config file. */
 function factory(cloud: Record<string, unknown>) {
   const { config } = parseConfigText(JSON.stringify({ agent: { id: 'gw-1' }, cloud }));
-  const definition = adapterDefinitions.find((d) => d.provider === config.cloud.provider) as AdapterDefinition | undefined;
-  assert.ok(definition, `no adapter for ${String(cloud.provider)}`);
-  return (ctx: AdapterContext): CloudAdapter => definition.create(config.cloud, ctx);
+  assert.ok(adapterDefinitions.some((d) => d.provider === config.cloud.provider), `no adapter for ${String(cloud.provider)}`);
+  // Through the registry, as the agent builds it: a cloud's credentials part runs behind connectOptions.
+  return (ctx: AdapterContext): CloudAdapter => createAdapter(config.cloud, ctx);
 }
 
 /** The fields the clouds' replies and readings are read by. */

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { alibabaAdapter } from '../../src/cloud/adapters/alibaba.ts';
+import { parseConfigText } from '../../src/agent-config/load.ts';
+import { createAdapter } from '../../src/cloud/adapters/index.ts';
 import { commandNameOf, propertyIdentifier } from '../../src/cloud/adapters/alibaba/alink.ts';
 import { parseClientId, signPassword } from '../../src/cloud/adapters/alibaba/sign.ts';
 import { ClockNotSynchronizedError } from '../../src/cloud/errors.ts';
-import { parseConfigText } from '../../src/config/load.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 
 function adapter(cloud: Record<string, unknown> = {}, synced = true) {
   const { config } = parseConfigText(JSON.stringify({ cloud: { provider: 'alibaba', productKey: 'a1B2c3D4e5F', deviceName: 'gw-001', deviceSecret: '0123456789abcdef0123456789abcdef', regionId: 'cn-shanghai', ...cloud } }));
   if (config.cloud.provider !== 'alibaba') throw new Error('expected alibaba');
-  return alibabaAdapter.create(config.cloud, { agentId: 'gw', agentVersion: '0', dataDir: '/tmp', log: captureLog().log, now: () => 1_700_000_000_000, clockSynchronized: () => synced });
+  return createAdapter(config.cloud, { agentId: 'gw', agentVersion: '0', dataDir: '/tmp', log: captureLog().log, now: () => 1_700_000_000_000, clockSynchronized: () => synced });
 }
 
 describe('alibaba signing', () => {

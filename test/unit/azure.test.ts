@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseConfigText } from '../../src/agent-config/load.ts';
 import { azureAdapter } from '../../src/cloud/adapters/azure.ts';
 import { deviceSasToken, parseConnectionString, parseSasToken } from '../../src/cloud/adapters/azure/sas-token.ts';
 import { ClockNotSynchronizedError } from '../../src/cloud/errors.ts';
-import { parseConfigText } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { loadConfigFile, parseConfigText, validateConfigObject } from '../../src/agent-config/load.ts';
 import { MAX_CONFIG_BYTES, MAX_NESTING } from '../../src/config/input-limits.ts';
-import { loadConfigFile, parseConfigText, validateConfigObject } from '../../src/config/load.ts';
 import { MAX_LISTED_PROBLEMS } from '../../src/errors.ts';
 import { refusal } from '../helpers/config-refusal.ts';
 

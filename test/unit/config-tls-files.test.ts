@@ -5,7 +5,7 @@ import { createPrivateKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText } from '../../src/config/load.ts';
+import { parseConfigText } from '../../src/agent-config/load.ts';
 import { makeTestPki, type TestPki } from '../helpers/test-ca.ts';
 import { problemsOf } from '../helpers/config-refusal.ts';
 

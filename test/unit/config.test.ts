@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
-import { loadConfigFile, parseConfigText } from '../../src/config/load.ts';
+import { loadConfigFile, parseConfigText } from '../../src/agent-config/load.ts';
 import { Secret } from '../../src/config/primitives.ts';
 import { problemsOf } from '../helpers/config-refusal.ts';
 

@@ -4,14 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { cloudLinkWarnings } from '../../src/cloud/adapters/index.ts';
-import { xyteAdapter } from '../../src/cloud/adapters/xyte.ts';
+import { parseConfigText } from '../../src/agent-config/load.ts';
+import { cloudLinkWarnings, createAdapter } from '../../src/cloud/adapters/index.ts';
 import { storeCredentials } from '../../src/cloud/adapters/xyte/registration.ts';
 import { linkWarnings, logLinkWarnings } from '../../src/cloud/link-warnings.ts';
 import { summarizeConfig } from '../../src/cli/summary.ts';
 import { withLinkWarnings } from '../../src/cli/doctor/cloud-checks.ts';
 import { ok, warn, fail } from '../../src/cli/doctor/check.ts';
-import { parseConfigText } from '../../src/config/load.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { makeTestPki } from '../helpers/test-ca.ts';
 
@@ -145,7 +144,7 @@ describe('xyte hub URL from registration', () => {
     const config = parse({ ...registration, ...cloud }).cloud;
     if (config.provider !== 'xyte') throw new Error('expected xyte');
     const captured = captureLog();
-    const adapter = xyteAdapter.create(config, { agentId: 'gw1', agentVersion: '0', dataDir, log: captured.log, now: () => 1_700_000_000_000, clockSynchronized: () => true });
+    const adapter = createAdapter(config, { agentId: 'gw1', agentVersion: '0', dataDir, log: captured.log, now: () => 1_700_000_000_000, clockSynchronized: () => true });
     return { adapter, captured, config };
   };
 

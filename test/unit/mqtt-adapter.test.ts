@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseConfigText } from '../../src/agent-config/load.ts';
 import { mqttAdapter } from '../../src/cloud/adapters/mqtt.ts';
-import { parseConfigText } from '../../src/config/load.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 
 function adapter(cloud: Record<string, unknown> = {}) {

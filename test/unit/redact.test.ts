@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redactConfig } from '../../src/commands/redact.ts';
+import { redactConfig } from '../../src/agent-config/redact.ts';
 
 describe('config redaction', () => {
   it('redacts every field the schema declares secret, whatever its name, and keeps references', () => {

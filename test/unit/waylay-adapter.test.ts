@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseConfigText } from '../../src/agent-config/load.ts';
 import type { TelemetryRecord } from '../../src/cloud/adapter.ts';
 import { toWaylayEvent, waylayAdapter, withDefaultPort } from '../../src/cloud/adapters/waylay.ts';
-import { parseConfigText } from '../../src/config/load.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 
 const base = { provider: 'waylay', url: 'mqtts://broker.example.io', resourceId: 'pump-7', username: 'dev-user', password: 'dev-pass', domain: 'app.waylay.io' };

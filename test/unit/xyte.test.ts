@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { registrationRetryDelay, xyteAdapter } from '../../src/cloud/adapters/xyte.ts';
+import { parseConfigText } from '../../src/agent-config/load.ts';
+import { createAdapter } from '../../src/cloud/adapters/index.ts';
+import { registrationRetryDelay } from '../../src/cloud/adapters/xyte.ts';
 import { parseCommand, parseConfigPush, telemetryBody } from '../../src/cloud/adapters/xyte/messages.ts';
-import { parseConfigText } from '../../src/config/load.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'edge-agent-xyte-unit-'));
@@ -16,7 +17,7 @@ const credentials = { id: 'dev-1', accessKey: 'k'.repeat(32), mqttHubUrl: 'mqtts
 function adapter(cloud: Record<string, unknown> = credentials, now = () => 1_700_000_000_000) {
   const { config } = parseConfigText(JSON.stringify({ cloud: { provider: 'xyte', ...cloud } }));
   if (config.cloud.provider !== 'xyte') throw new Error('expected xyte');
-  return xyteAdapter.create(config.cloud, { agentId: 'gw', agentVersion: '0', dataDir, log: captureLog().log, now, clockSynchronized: () => true });
+  return createAdapter(config.cloud, { agentId: 'gw', agentVersion: '0', dataDir, log: captureLog().log, now, clockSynchronized: () => true });
 }
 
 describe('xyte config', () => {

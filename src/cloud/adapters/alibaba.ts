@@ -1,9 +1,9 @@
 // Alibaba Cloud IoT Platform: signed CONNECT, Alink property posts, service calls, property set and
 // RRPC. Sources: alibabacloud.com help "Establish MQTT connections over TCP" (doc 73742), "Alink
-// protocol" (doc 89301), "Dynamic registration" (doc 132111).
+// protocol" (doc 89301), "Dynamic registration" (doc 132111, in alibaba/credentials.ts).
 import { z } from 'zod';
 import { secret } from '../../config/primitives.ts';
-import { COMMAND_LIMITS, type Command, type CommandResult } from '../../commands/command.ts';
+import { COMMAND_LIMITS } from '../../commands/command.ts';
 import type { AdapterDefinition, CloudAdapter, ConnectOptions, EncodedTelemetry, IncomingAction } from '../adapter.ts';
 import { ClockNotSynchronizedError, CredentialsUnavailableError } from '../errors.ts';
 import { cloudCommonFields } from '../link-config.ts';
@@ -11,7 +11,8 @@ import { parseBoundedJson } from '../bounded-json.ts';
 import type { OutgoingMessage } from '../message.ts';
 import { readTls } from '../tls-files.ts';
 import { alinkReply, commandNameOf, parseAlinkRequest, propertyPost } from './alibaba/alink.ts';
-import { readStoredSecret, registerDevice } from './alibaba/dynamic-registration.ts';
+import { brokerUrl } from './alibaba/broker-url.ts';
+import { alibabaCredentials } from './alibaba/credentials.ts';
 import { mqttClientId, signPassword } from './alibaba/sign.ts';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -40,21 +41,14 @@ const configSchema = z
   })
   .meta({ title: 'Alibaba Cloud IoT Platform' });
 
+export type AlibabaConfig = z.output<typeof configSchema>;
+
 type AlibabaReplyTo = { topic: string; id: string };
 
-/**
- * The instance's endpoint for the chosen transport, unless cloud.url overrides it (alibabacloud.com
- * help "Establish MQTT connections over TCP", doc 73742, and "over WebSocket", doc 63656).
- */
-function brokerUrl(config: z.output<typeof configSchema>): string {
-  if (config.url) return config.url;
-  const host = config.endpoint ?? `${config.productKey}.iot-as-mqtt.${config.regionId}.aliyuncs.com`;
-  return { tls: `mqtts://${host}:1883`, tcp: `mqtt://${host}:1883`, wss: `wss://${host}:443/`, ws: `ws://${host}:443/` }[config.transport];
-}
-
-export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
+export const alibabaAdapter: AdapterDefinition<typeof configSchema, string> = {
   provider: 'alibaba',
   configSchema,
+  credentials: alibabaCredentials,
   linkFacts: (config) => ({
     url: brokerUrl(config),
     // The password is an HMAC of the device secret, but one seen in clear can be replayed to connect as the device.
@@ -62,12 +56,12 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
     verifyCertificates: config.tls?.rejectUnauthorized ?? true,
     ...(config.url === undefined ? { encryptHint: 'set cloud.transport to "tls" (or "wss")' } : {}),
   }),
-  create(config, ctx): CloudAdapter {
+  create(config, ctx, held): CloudAdapter<AlibabaReplyTo> {
     const { productKey: pk, deviceName: dn } = config;
     const base = `/sys/${pk}/${dn}`;
     const secure = config.transport === 'tls' || config.transport === 'wss';
 
-    const commandFrom = (request: ReturnType<typeof parseAlinkRequest>, name: string, replyTopic: string): IncomingAction[] => {
+    const commandFrom = (request: ReturnType<typeof parseAlinkRequest>, name: string, replyTopic: string): IncomingAction<AlibabaReplyTo>[] => {
       if ('error' in request) {
         return [{ kind: 'reply', reason: request.error, messages: request.id ? [{ topic: replyTopic, payload: alinkReply(request.id, 400, {}, request.error), qos: 0 }] : [] }];
       }
@@ -80,51 +74,34 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
       return [{ kind: 'command', command: { id: request.id, name, params: request.params, origin: 'alibaba', replyTo } }];
     };
 
-    let registrationFailures = 0;
-    const secretFor = async (): Promise<string> => {
-      if (config.deviceSecret) return config.deviceSecret.reveal();
-      const stored = readStoredSecret(ctx.dataDir, pk, dn);
-      if (stored) return stored;
-      if (ctx.readOnly) throw new CredentialsUnavailableError(`not registered with Alibaba yet (no device secret in ${ctx.dataDir}): the agent registers on its first start`, 0);
-      try {
-        const secret = await registerDevice({
-          url: config.registrationUrl ?? `https://iot-auth.${config.regionId ?? 'cn-shanghai'}.aliyuncs.com/auth/register/device`,
-          productKey: pk,
-          deviceName: dn,
-          productSecret: config.productSecret!.reveal(),
-          dataDir: ctx.dataDir,
-          ...(config.tls?.ca ? { ca: readTls(config.tls).ca! } : {}),
-        });
-        ctx.log.info({ event: 'alibaba-registered', deviceName: dn }, `registered ${pk}/${dn} with the platform; the device secret is kept in the data dir`);
-        registrationFailures = 0;
-        return secret;
-      } catch (error) {
-        const retryMs = Math.min(30 * 60_000, 30_000 * 2 ** registrationFailures++);
-        throw new CredentialsUnavailableError(`Alibaba dynamic registration failed (${(error as Error).message}); retrying in ${Math.round(retryMs / 1000)} s`, retryMs, { cause: error });
-      }
+    const signedOptions = (): ConnectOptions => {
+      // The timestamp is signed; some instances reject one far from their clock.
+      if (!ctx.clockSynchronized()) throw new ClockNotSynchronizedError(ctx.now());
+      // The device secret: from the config, the device store or a registration (alibaba/credentials.ts, run by the seam).
+      const deviceSecret = held?.current();
+      if (deviceSecret === undefined) throw new CredentialsUnavailableError('no Alibaba device secret yet: create the adapter through the registry (adapters/index.ts), which registers the device', 0);
+      const timestamp = String(ctx.now());
+      const id = `${pk}.${dn}`;
+      return {
+        url: brokerUrl(config),
+        clientId: mqttClientId(id, secure ? 2 : 3, config.signMethod, timestamp),
+        username: `${dn}&${pk}`,
+        password: signPassword(config.signMethod, deviceSecret, { clientId: id, deviceName: dn, productKey: pk, timestamp }),
+        protocolVersion: 4,
+        keepaliveSeconds: config.keepalive,
+        // cleanSession=0 (MQTT 3.1.1 §3.1.2.4): QoS 1 downlinks sent during a blip are kept for the device;
+        // RRPC calls are synchronous and fail fast while offline.
+        persistentSession: true,
+        ...(config.tls ? { tls: readTls(config.tls) } : {}),
+      };
     };
 
     return {
       provider: 'alibaba',
       maxMessageBytes: MAX_MESSAGE_BYTES,
-      async connectOptions(): Promise<ConnectOptions> {
-        // The timestamp is signed; some instances reject one far from their clock.
-        if (!ctx.clockSynchronized()) throw new ClockNotSynchronizedError(ctx.now());
-        const deviceSecret = await secretFor();
-        const timestamp = String(ctx.now());
-        const id = `${pk}.${dn}`;
-        return {
-          url: brokerUrl(config),
-          clientId: mqttClientId(id, secure ? 2 : 3, config.signMethod, timestamp),
-          username: `${dn}&${pk}`,
-          password: signPassword(config.signMethod, deviceSecret, { clientId: id, deviceName: dn, productKey: pk, timestamp }),
-          protocolVersion: 4,
-          keepaliveSeconds: config.keepalive,
-          // cleanSession=0 (MQTT 3.1.1 §3.1.2.4): QoS 1 downlinks sent during a blip are kept for the device;
-          // RRPC calls are synchronous and fail fast while offline.
-          persistentSession: true,
-          ...(config.tls ? { tls: readTls(config.tls) } : {}),
-        };
+      connectOptions(): Promise<ConnectOptions> {
+        // Pure: signs with the secret it was handed; a throw in signedOptions becomes the rejection.
+        return new Promise((resolve) => resolve(signedOptions()));
       },
       subscriptions: () => [`${base}/thing/event/property/post_reply`, `${base}/thing/event/property/history/post_reply`, `${base}/thing/service/#`, `${base}/rrpc/request/+`],
       encodeTelemetry(records): EncodedTelemetry {
@@ -140,7 +117,7 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
         }
         return { messages, rejected };
       },
-      decodeIncoming(message): IncomingAction[] {
+      decodeIncoming(message): IncomingAction<AlibabaReplyTo>[] {
         const topic = message.topic;
         if (topic.endsWith('/post_reply')) {
           const reply = parseAlinkRequest(message.payload) as { id?: string };
@@ -161,8 +138,8 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema> = {
         }
         return [];
       },
-      encodeReply(command: Command, result: CommandResult): OutgoingMessage[] {
-        const replyTo = command.replyTo as AlibabaReplyTo;
+      encodeReply(command, result): OutgoingMessage[] {
+        const replyTo = command.replyTo;
         return [{ topic: replyTo.topic, payload: alinkReply(replyTo.id, result.ok ? 200 : result.status, result.ok ? result.data : (result.data ?? {}), result.ok ? undefined : result.message), qos: 0 }];
       },
     };

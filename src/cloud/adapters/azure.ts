@@ -4,7 +4,7 @@
 // access to IoT Hub with SAS".
 import { z } from 'zod';
 import { duration, secret } from '../../config/primitives.ts';
-import { COMMAND_LIMITS, type Command, type CommandResult } from '../../commands/command.ts';
+import { COMMAND_LIMITS, type CommandResult } from '../../commands/command.ts';
 import { REMOTE_CONFIG_KEY, type AdapterDefinition, type CloudAdapter, type ConnectOptions, type IncomingAction } from '../adapter.ts';
 import { packJsonArrays } from '../batching.ts';
 import { parseBoundedJson } from '../bounded-json.ts';
@@ -81,14 +81,14 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
     // With X.509 the client certificate is the credential, and TLS never sends its private key.
     return { url: host ? hubUrl(config, host) : config.url, credentials: key ? 'the SAS token' : undefined, verifyCertificates: config.tls?.rejectUnauthorized ?? true };
   },
-  create(config, ctx): CloudAdapter {
+  create(config, ctx): CloudAdapter<AzureReplyTo, null> {
     const id = identityOf(config);
     const telemetryTopic = `devices/${id.deviceId}/messages/events/$.ct=application%2Fjson&$.ce=utf-8`;
     let rid = 0;
     const nextRid = (prefix: string) => `${prefix}${++rid}`;
     const reported = (patch: unknown): OutgoingMessage => ({ topic: `$iothub/twin/PATCH/properties/reported/?$rid=${nextRid('r')}`, payload: JSON.stringify({ [TWIN_KEY]: patch }), qos: 0 });
 
-    const configAction = (desired: unknown, version: number): IncomingAction[] => {
+    const configAction = (desired: unknown, version: number): IncomingAction<AzureReplyTo, null>[] => {
       const patch = (desired as Record<string, unknown> | undefined)?.[TWIN_KEY];
       if (patch === undefined || patch === null) return [];
       return [{ kind: 'config', version, patch, replyTo: null }];
@@ -120,7 +120,7 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
       // Desired properties arrive only while connected: read the whole twin after every connect.
       onConnected: () => [{ topic: `$iothub/twin/GET/?$rid=${nextRid('get')}`, payload: '', qos: 0 }],
       encodeTelemetry: (records) => packJsonArrays(records, toGenericItem, MAX_MESSAGE_BYTES, () => telemetryTopic),
-      decodeIncoming(message): IncomingAction[] {
+      decodeIncoming(message): IncomingAction<AzureReplyTo, null>[] {
         const method = parseMethodTopic(message.topic);
         if (method) {
           const replyTo: AzureReplyTo = { kind: 'method', rid: method.rid };
@@ -158,8 +158,8 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
         }
         return [{ kind: 'notice', level: 'info', event: 'azure-unexpected-topic', message: `ignored a message on ${message.topic}` }];
       },
-      encodeReply(command: Command, result: CommandResult): OutgoingMessage[] {
-        const replyTo = command.replyTo as AzureReplyTo;
+      encodeReply(command, result: CommandResult): OutgoingMessage[] {
+        const replyTo = command.replyTo;
         // A cloud-to-device message has no reply channel: its outcome is in the agent's audit log.
         if (replyTo.kind !== 'method') return [];
         return [methodResponse(replyTo.rid, result.status, result.ok ? (result.data ?? null) : { error: result.message ?? 'failed', ...(result.data === undefined ? {} : { data: result.data }) })];

@@ -1,6 +1,7 @@
 // The cloud registry: one line per provider. `cloud.provider` in the config picks one.
-import type { AgentConfig } from '../../config/schema.ts';
+import type { AgentConfig } from '../../agent-config/schema.ts';
 import type { AdapterContext, AdapterDefinition, CloudAdapter } from '../adapter.ts';
+import { registerWith, superviseCredentials, type RegisterOutcome } from '../credentials/supervised-adapter.ts';
 import { linkWarnings, type LinkWarning } from '../link-warnings.ts';
 import { alibabaAdapter } from './alibaba.ts';
 import { azureAdapter } from './azure.ts';
@@ -25,9 +26,25 @@ export function cloudLinkWarnings(cloud: { provider: string }): LinkWarning[] {
   return definition ? linkWarnings(definition.linkFacts(cloud)) : [];
 }
 
-/** Builds the adapter a validated cloud config names. */
-export function createAdapter(cloud: AgentConfig['cloud'], ctx: AdapterContext): CloudAdapter {
+/** The definition a validated cloud config names. */
+export function adapterDefinition(cloud: { provider: string }): AdapterDefinition {
   const definition = definitions.find((d) => d.provider === cloud.provider);
   if (!definition) throw new Error(`no cloud adapter for provider "${cloud.provider}"`);
-  return definition.create(cloud, ctx);
+  return definition;
+}
+
+/**
+ * Builds the adapter a validated cloud config names, with its credentials part (if any) behind
+ * connectOptions and onAuthRejected. With ctx.readOnly (doctor) nothing registers and nothing is written.
+ */
+export function createAdapter(cloud: AgentConfig['cloud'], ctx: AdapterContext): CloudAdapter {
+  return superviseCredentials(adapterDefinition(cloud), cloud, ctx);
+}
+
+/** Providers whose devices register themselves (their definition has a credentials part). */
+export const registeringProviders: readonly string[] = definitions.filter((d) => d.credentials).map((d) => d.provider);
+
+/** `edge-agent register` for any cloud: its credentials part's answer, or `needed: false` when it has none. */
+export function registerDevice(cloud: AgentConfig['cloud'], ctx: AdapterContext): Promise<RegisterOutcome> {
+  return registerWith(adapterDefinition(cloud).credentials, cloud, ctx);
 }

@@ -10,12 +10,12 @@ import { INCOMING_JSON_BOUNDS, parseBoundedJson, type JsonBounds } from '../boun
 import type { IncomingMessage, OutgoingMessage } from '../message.ts';
 import { readSentAt } from './command-timestamp.ts';
 
-interface ReplyAddress {
+export interface ReplyAddress {
   topic: string;
   correlationData?: Buffer;
 }
 
-export function decodeCommandJson(message: IncomingMessage, origin: string, defaultReplyTopic: string, bounds: JsonBounds = INCOMING_JSON_BOUNDS): IncomingAction[] {
+export function decodeCommandJson(message: IncomingMessage, origin: string, defaultReplyTopic: string, bounds: JsonBounds = INCOMING_JSON_BOUNDS): IncomingAction<ReplyAddress>[] {
   const replyTo: ReplyAddress = {
     topic: message.properties?.responseTopic ?? defaultReplyTopic,
     ...(message.properties?.correlationData ? { correlationData: message.properties.correlationData } : {}),
@@ -32,12 +32,12 @@ export function decodeCommandJson(message: IncomingMessage, origin: string, defa
   if (record.name.length > COMMAND_LIMITS.nameChars) return [invalid(replyTo, id, `the command name "${echoUntrusted(record.name)}" is longer than ${COMMAND_LIMITS.nameChars} characters`)];
   const sent = readSentAt(record);
   if ('error' in sent) return [invalid(replyTo, id, sent.error)];
-  const command: Command = { id, name: record.name, params: record.params ?? {}, origin, replyTo, ...sent };
+  const command: Command<ReplyAddress> = { id, name: record.name, params: record.params ?? {}, origin, replyTo, ...sent };
   return [{ kind: 'command', command }];
 }
 
-export function encodeCommandReply(command: Command, result: CommandResult): OutgoingMessage[] {
-  const address = command.replyTo as ReplyAddress;
+export function encodeCommandReply(command: Command<ReplyAddress>, result: CommandResult): OutgoingMessage[] {
+  const address = command.replyTo;
   return [replyMessage(address, { id: command.id, ...resultBody(result) })];
 }
 
@@ -45,7 +45,7 @@ function resultBody(result: CommandResult) {
   return result.ok ? { ok: true, status: result.status, data: result.data ?? null } : { ok: false, status: result.status, error: result.message ?? 'failed', ...(result.data === undefined ? {} : { data: result.data }) };
 }
 
-function invalid(address: ReplyAddress, id: string | null, reason: string): IncomingAction {
+function invalid(address: ReplyAddress, id: string | null, reason: string): IncomingAction<ReplyAddress> {
   return { kind: 'reply', reason, messages: [replyMessage(address, { id, ok: false, status: 400, error: reason })] };
 }
 

@@ -5,7 +5,7 @@ import type { AdapterDefinition, CloudAdapter, ConnectOptions, IncomingAction, T
 import { packJsonArrays } from '../batching.ts';
 import { cloudCommonFields } from '../link-config.ts';
 import { readTls } from '../tls-files.ts';
-import { decodeCommandJson, encodeCommandReply } from './mqtt-commands.ts';
+import { decodeCommandJson, encodeCommandReply, type ReplyAddress } from './mqtt-commands.ts';
 
 const configSchema = z
   .strictObject({
@@ -51,7 +51,7 @@ export const mqttAdapter: AdapterDefinition<typeof configSchema> = {
   provider: 'mqtt',
   configSchema,
   linkFacts: (config) => ({ url: config.url, credentials: config.password ? 'the password' : undefined, verifyCertificates: config.tls?.rejectUnauthorized ?? true }),
-  create(config, ctx): CloudAdapter {
+  create(config, ctx): CloudAdapter<ReplyAddress> {
     const fill = (template: string, sensorId = '') => template.replaceAll('{agentId}', ctx.agentId).replaceAll('{sensorId}', sensorId);
     const telemetryTopics = new Map<string, string>();
     const telemetryTopic = (sensorId: string) => {
@@ -78,7 +78,7 @@ export const mqttAdapter: AdapterDefinition<typeof configSchema> = {
       },
       subscriptions: () => [commandsTopic],
       encodeTelemetry: (records) => packJsonArrays(records, toGenericItem, config.maxMessageBytes, (record) => telemetryTopic(record.sensorId)),
-      decodeIncoming(message): IncomingAction[] {
+      decodeIncoming(message): IncomingAction<ReplyAddress>[] {
         if (message.topic !== commandsTopic) return [];
         return decodeCommandJson(message, 'mqtt', repliesTopic);
       },

@@ -10,7 +10,7 @@ import type { AdapterDefinition, CloudAdapter, ConnectOptions, TelemetryRecord }
 import { packJsonArrays } from '../batching.ts';
 import { cloudCommonFields } from '../link-config.ts';
 import { readTls } from '../tls-files.ts';
-import { decodeWaylayCommands, encodeWaylayResult, type WaylayCommandContext } from './waylay/commands.ts';
+import { decodeWaylayCommands, encodeWaylayResult, type WaylayCommandContext, type WaylayReplyTo } from './waylay/commands.ts';
 
 /** Waylay's brokers take payloads up to 128 KB (Waylay documentation, "MQTT Broker Manager"). */
 export const WAYLAY_MAX_MESSAGE_BYTES = 128 * 1024;
@@ -118,7 +118,7 @@ export const waylayAdapter: AdapterDefinition<typeof configSchema> = {
   provider: 'waylay',
   configSchema,
   linkFacts: (config) => ({ url: withDefaultPort(config.url), credentials: 'the device password', verifyCertificates: config.tls?.rejectUnauthorized ?? true }),
-  create(config, ctx): CloudAdapter {
+  create(config, ctx): CloudAdapter<WaylayReplyTo> {
     const topics = waylayTopics(config);
     const url = withDefaultPort(config.url);
     const commandContext: WaylayCommandContext = {

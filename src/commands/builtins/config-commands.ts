@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { CommandFailure, defineHandler } from '../handler.ts';
-import { redactConfig } from '../redact.ts';
 import type { BuiltinDependencies } from './deps.ts';
 
 export function configCommands(deps: BuiltinDependencies) {
@@ -9,7 +8,7 @@ export function configCommands(deps: BuiltinDependencies) {
       name: 'config.get',
       description: 'The config file as written, inline secrets redacted.',
       params: z.looseObject({}),
-      run: () => Promise.resolve(redactConfig(deps.rawConfig())),
+      run: () => Promise.resolve(deps.redactConfig(deps.rawConfig())),
     }),
     defineHandler({
       name: 'config.set',
@@ -18,7 +17,7 @@ export function configCommands(deps: BuiltinDependencies) {
       run: async ({ config }) => {
         const outcome = await deps.applyConfigChange(config, 'command config.set');
         if (!outcome.applied) throw new CommandFailure(400, `config refused: ${outcome.message ?? 'invalid'}`);
-        return { applied: true, config: redactConfig(outcome.config) };
+        return { applied: true, config: deps.redactConfig(outcome.config) };
       },
     }),
   ];

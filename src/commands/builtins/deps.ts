@@ -1,4 +1,4 @@
-import type { AgentConfig } from '../../config/schema.ts';
+import type { AgentConfig } from '../../agent-config/schema.ts';
 import type { Logger } from '../../log.ts';
 import type { Outbox } from '../../outbox/outbox.ts';
 import type { Source } from '../../sources/source.ts';
@@ -10,6 +10,8 @@ export interface BuiltinDependencies {
   config: AgentConfig;
   /** The config file as written (comments dropped), for config.get. */
   rawConfig: () => unknown;
+  /** The raw config with inline secrets replaced (src/agent-config/redact.ts: it needs the root schema, which sits above commands). */
+  redactConfig: (raw: unknown) => unknown;
   applyConfigChange: (patch: unknown, origin: string) => Promise<{ applied: boolean; message?: string; config?: unknown }>;
   sources: () => readonly Source[];
   outbox: Outbox;

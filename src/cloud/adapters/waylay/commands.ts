@@ -48,7 +48,7 @@ const MAX_COMMANDS_PER_MESSAGE = 32;
 const ENVELOPE_FIELDS = ['resource', ...TIMESTAMP_FIELDS];
 
 /** Decodes one commands-topic message; never throws. */
-export function decodeWaylayCommands(payload: Buffer, ctx: WaylayCommandContext): IncomingAction[] {
+export function decodeWaylayCommands(payload: Buffer, ctx: WaylayCommandContext): IncomingAction<WaylayReplyTo>[] {
   const parsed = parseBoundedJson(payload, ctx.incoming ?? INCOMING_JSON_BOUNDS);
   if (!parsed.ok) return [malformed(ctx, null, null, parsed.problem === 'syntax' ? 'the command is not valid JSON' : parsed.reason)];
   const body = parsed.value;
@@ -59,7 +59,7 @@ export function decodeWaylayCommands(payload: Buffer, ctx: WaylayCommandContext)
   return [decodeOne(body, ctx)];
 }
 
-function decodeOne(body: unknown, ctx: WaylayCommandContext): IncomingAction {
+function decodeOne(body: unknown, ctx: WaylayCommandContext): IncomingAction<WaylayReplyTo> {
   const { fields } = ctx;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return malformed(ctx, null, null, `expected a JSON object such as {"${fields.name[0]}": "ping", "${fields.args[0]}": {}, "${fields.id[0]}": "42"}`);
@@ -86,7 +86,7 @@ function decodeOne(body: unknown, ctx: WaylayCommandContext): IncomingAction {
   const sent = readSentAt(record);
   if ('error' in sent) return malformed(ctx, commandId, name, sent.error);
   const replyTo: WaylayReplyTo = { commandId };
-  const command: Command = { id: commandId ?? ctx.localId(), name, params, origin: 'waylay', replyTo, ...sent };
+  const command: Command<WaylayReplyTo> = { id: commandId ?? ctx.localId(), name, params, origin: 'waylay', replyTo, ...sent };
   return { kind: 'command', command };
 }
 
@@ -96,13 +96,13 @@ function withoutFields(record: Record<string, unknown>, drop: string[]): Record<
   return rest;
 }
 
-function malformed(ctx: WaylayCommandContext, commandId: string | null, name: string | null, reason: string): IncomingAction {
+function malformed(ctx: WaylayCommandContext, commandId: string | null, name: string | null, reason: string): IncomingAction<WaylayReplyTo> {
   return { kind: 'reply', reason, messages: [resultEvent(ctx, commandId, name, { ok: false, status: 400, message: reason })] };
 }
 
 /** The result of a command, as an event on the events/data topic. */
-export function encodeWaylayResult(command: Command, result: CommandResult, ctx: WaylayCommandContext): OutgoingMessage[] {
-  const { commandId } = command.replyTo as WaylayReplyTo;
+export function encodeWaylayResult(command: Command<WaylayReplyTo>, result: CommandResult, ctx: WaylayCommandContext): OutgoingMessage[] {
+  const { commandId } = command.replyTo;
   return [resultEvent(ctx, commandId, command.name, result)];
 }
 

@@ -1,12 +1,10 @@
 // Xyte device registration (dev.xyte.io, "Register device"): one HTTPS POST gives the device its id and access
 // key, once. A repeated serial number is refused, so the credentials are precious: they are kept
-// in the data dir (0600, atomic write), and when the cloud refuses them they are set aside, not
-// deleted, until a new registration has succeeded.
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../../../config/write.ts';
-import { AgentError } from '../../../errors.ts';
-import { httpsPost, parseJsonAnswer } from '../../https-post.ts';
+// in the data dir (0600, atomic write, through the device store), and when the cloud refuses them
+// they are set aside, not deleted, until a new registration has succeeded.
+import { deviceStore, type DeviceStore } from '../../credentials/device-store.ts';
+import { refusalOfStatus, RegistrationError } from '../../credentials/registration-error.ts';
+import { parseJsonAnswer, type HttpsPost } from '../../https-post.ts';
 
 export interface XyteCredentials {
   id: string;
@@ -30,22 +28,10 @@ export interface XyteRegistrationRequest {
   rejectUnauthorized?: boolean;
 }
 
-export type RegistrationRefusal = 'duplicate' | 'unauthorized' | 'invalid' | 'server' | 'unreachable';
+/** In the device store; a refused one is set aside as xyte-credentials.refused.json. */
+export const CREDENTIALS_FILE = 'xyte-credentials.json';
 
-export class XyteRegistrationError extends AgentError {
-  readonly refusal: RegistrationRefusal;
-  readonly httpStatus: number | undefined;
-  constructor(message: string, refusal: RegistrationRefusal, httpStatus?: number, options?: ErrorOptions) {
-    super(message, 1, options);
-    this.refusal = refusal;
-    this.httpStatus = httpStatus;
-  }
-}
-
-const CREDENTIALS_FILE = 'xyte-credentials.json';
-const SET_ASIDE_FILE = 'xyte-credentials.refused.json';
-
-export async function registerXyteDevice(request: XyteRegistrationRequest): Promise<XyteCredentials> {
+export async function registerXyteDevice(request: XyteRegistrationRequest, https: HttpsPost): Promise<XyteCredentials> {
   const body = JSON.stringify({
     sn: request.sn,
     firmware_version: request.firmwareVersion,
@@ -56,56 +42,41 @@ export async function registerXyteDevice(request: XyteRegistrationRequest): Prom
   });
   let answer;
   try {
-    answer = await httpsPost(request.url, body, { contentType: 'application/json', ...(request.ca ? { ca: request.ca } : {}), ...(request.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) });
+    answer = await https(request.url, body, { contentType: 'application/json', ...(request.ca ? { ca: request.ca } : {}), ...(request.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) });
   } catch (error) {
-    throw new XyteRegistrationError(`cannot reach ${new URL(request.url).host}: ${(error as Error).message}`, 'unreachable', undefined, { cause: error });
+    throw new RegistrationError(`cannot reach ${new URL(request.url).host}: ${(error as Error).message}`, 'unreachable', undefined, { cause: error });
   }
   const parsed = parseJsonAnswer(answer) as Record<string, unknown> | undefined;
   if (answer.status >= 200 && answer.status < 300) {
     const { id, access_key: accessKey, mqtt_hub_url: mqttHubUrl, hub_url: hubUrl } = parsed ?? {};
     if (typeof id !== 'string' || typeof accessKey !== 'string' || typeof mqttHubUrl !== 'string') {
-      throw new XyteRegistrationError(`registration answered HTTP ${answer.status} without id, access_key and mqtt_hub_url`, 'server', answer.status);
+      throw new RegistrationError(`registration answered HTTP ${answer.status} without id, access_key and mqtt_hub_url`, 'server', answer.status);
     }
     return { id, accessKey, mqttHubUrl, ...(typeof hubUrl === 'string' ? { hubUrl } : {}), sn: request.sn, registeredAt: new Date().toISOString() };
   }
   const said = typeof parsed?.error === 'string' ? parsed.error : typeof parsed?.message === 'string' ? parsed.message : answer.text.slice(0, 200);
-  const refusal: RegistrationRefusal = answer.status === 409 ? 'duplicate' : answer.status === 401 || answer.status === 403 ? 'unauthorized' : answer.status >= 400 && answer.status < 500 ? 'invalid' : 'server';
-  throw new XyteRegistrationError(`registration refused: HTTP ${answer.status}${said ? ` (${said})` : ''}`, refusal, answer.status);
+  throw new RegistrationError(`registration refused: HTTP ${answer.status}${said ? ` (${said})` : ''}`, refusalOfStatus(answer.status), answer.status);
 }
 
-/** The credentials file in the data dir, or undefined when there is none for this serial number. */
-export function readStoredCredentials(dataDir: string, sn: string | undefined): XyteCredentials | undefined {
-  const stored = readCredentialsFile(join(dataDir, CREDENTIALS_FILE));
-  return stored && (sn === undefined || stored.sn === sn) ? stored : undefined;
-}
-
-export function storeCredentials(dataDir: string, credentials: XyteCredentials): void {
-  writeFileAtomic(join(dataDir, CREDENTIALS_FILE), `${JSON.stringify(credentials, null, 2)}\n`, 0o600);
-  rmSync(join(dataDir, SET_ASIDE_FILE), { force: true });
-}
-
-/** The cloud refused these credentials: keep them aside in case the refusal was not a deletion. */
-export function setCredentialsAside(dataDir: string): void {
-  const path = join(dataDir, CREDENTIALS_FILE);
-  if (existsSync(path)) renameSync(path, join(dataDir, SET_ASIDE_FILE));
+/** Stored credentials for this serial number, or undefined (none, damaged, or for another serial: the config changed). */
+export function readStoredCredentials(store: DeviceStore, sn: string | undefined): XyteCredentials | undefined {
+  return credentialsFor(store.read(CREDENTIALS_FILE), sn);
 }
 
 /** Registration says the device still exists: the refused credentials were right after all. */
-export function restoreSetAsideCredentials(dataDir: string, sn: string): XyteCredentials | undefined {
-  const aside = join(dataDir, SET_ASIDE_FILE);
-  const stored = readCredentialsFile(aside);
-  if (!stored || stored.sn !== sn) return undefined;
-  renameSync(aside, join(dataDir, CREDENTIALS_FILE));
+export function restoreSetAsideCredentials(store: DeviceStore, sn: string): XyteCredentials | undefined {
+  const stored = credentialsFor(store.readSetAside(CREDENTIALS_FILE), sn);
+  if (stored) store.restore(CREDENTIALS_FILE);
   return stored;
 }
 
-function readCredentialsFile(path: string): XyteCredentials | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    const stored = JSON.parse(readFileSync(path, 'utf8')) as Partial<XyteCredentials>;
-    if (typeof stored.id === 'string' && typeof stored.accessKey === 'string' && typeof stored.mqttHubUrl === 'string' && typeof stored.sn === 'string') return stored as XyteCredentials;
-  } catch {
-    // A damaged file is treated as absent; the agent registers again (and a duplicate refusal says so).
-  }
-  return undefined;
+/** Keeps credentials in the data dir as a registration does (tests seed a registered device with it). */
+export function storeCredentials(dataDir: string, credentials: XyteCredentials): void {
+  deviceStore(dataDir).write(CREDENTIALS_FILE, credentials);
+}
+
+function credentialsFor(value: unknown, sn: string | undefined): XyteCredentials | undefined {
+  const stored = (typeof value === 'object' && value !== null ? value : {}) as Partial<XyteCredentials>;
+  if (typeof stored.id !== 'string' || typeof stored.accessKey !== 'string' || typeof stored.mqttHubUrl !== 'string' || typeof stored.sn !== 'string') return undefined;
+  return sn === undefined || stored.sn === sn ? (stored as XyteCredentials) : undefined;
 }

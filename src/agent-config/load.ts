@@ -1,16 +1,19 @@
 // Reads agent.config.json (comments allowed), validates it and reports every problem at once,
-// each with its JSON path, line and column, what was expected and what was found. Linear in the
-// size of the file and the number of problems: check-config, config.set and cloud pushes all run
-// this on the event loop, where a slow check would starve the watchdog.
+// each with its JSON path, line and column, what was expected and what was found. Validation is
+// pure; the secrets the config names ({"file"}, {"env"}) are read in one step after it
+// (src/config/resolve-secrets.ts). Linear in the size of the file and the number of problems:
+// check-config, config.set and cloud pushes all run this on the event loop, where a slow check
+// would starve the watchdog.
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { getNodeValue, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import type { z } from 'zod';
+import { closest } from '../config/did-you-mean.ts';
+import { fileSizeProblem, objectNestingProblem, sizeProblem, textNestingProblem } from '../config/input-limits.ts';
+import { formatPath, Locator, type JsonPath } from '../config/locate.ts';
+import { resolveSecrets } from '../config/resolve-secrets.ts';
+import { knownKeysAt } from '../config/shape.ts';
 import { ConfigError, MAX_LISTED_PROBLEMS, type ConfigProblem } from '../errors.ts';
-import { closest } from './did-you-mean.ts';
-import { fileSizeProblem, objectNestingProblem, sizeProblem, textNestingProblem } from './input-limits.ts';
-import { formatPath, Locator, type JsonPath } from './locate.ts';
 import { configSchema, type AgentConfig } from './schema.ts';
-import { knownKeysAt } from './shape.ts';
 
 /** Values under these keys are never echoed back in an error: they are secrets. */
 const SECRET_FIELD = /(password|secret|key|token|signature|connectionString)$/i;
@@ -44,7 +47,39 @@ export function loadConfigFile(file: string): LoadedConfig {
   return { ...parseConfigText(text, file), file };
 }
 
+/** Validates a config's text and reads its secrets: what the agent runs with. */
 export function parseConfigText(text: string, file = 'agent.config.json'): { config: AgentConfig; raw: unknown } {
+  const checked = checkConfigText(text, file);
+  const { config, problems } = resolveSecrets(checked.config);
+  if (problems.length > 0) {
+    const located = problems.map(({ path, message }) => ({ path: formatPath(path), ...checked.locator.path(checked.tree, path), message }));
+    throw new ConfigError(file, sortByPosition(located));
+  }
+  return { config, raw: checked.raw };
+}
+
+/** Validates a config object that did not come from a file (config.set, cloud config pushes), and reads its secrets. */
+export function validateConfigObject(raw: unknown, source: string): AgentConfig {
+  return parseConfigText(objectText(raw, source), source).config;
+}
+
+/**
+ * Validates a config object without reading any secret: each {"file"} and {"env"} secret stays a
+ * reference whose reveal() throws. For redaction, which must not depend on the gateway's files.
+ */
+export function checkConfigObject(raw: unknown, source: string): AgentConfig {
+  return checkConfigText(objectText(raw, source), source).config;
+}
+
+function objectText(raw: unknown, source: string): string {
+  // JSON.stringify recurses too: a pushed object is checked for depth before it is turned into text.
+  const tooDeep = objectNestingProblem(raw);
+  if (tooDeep) throw new ConfigError(source, [tooDeep]);
+  return JSON.stringify(raw, null, 2);
+}
+
+/** Pure: syntax, limits and the schema. Secrets are left as references, read by resolveSecrets. */
+function checkConfigText(text: string, file: string): { config: AgentConfig; raw: unknown; tree: Node; locator: Locator } {
   const tooLarge = sizeProblem(text);
   if (tooLarge) throw new ConfigError(file, [tooLarge]);
   // Before parseTree: the parser, getNodeValue, duplicateKeys and zod all recurse per level.
@@ -68,15 +103,7 @@ export function parseConfigText(text: string, file = 'agent.config.json'): { con
     for (const issue of result.error.issues) for (const problem of toProblems(issue, raw, tree, locator)) problems.push(problem);
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(file, sortByPosition(problems));
-  return { config: result.data, raw };
-}
-
-/** Validates a config object that did not come from a file (config.set, cloud config pushes). */
-export function validateConfigObject(raw: unknown, source: string): AgentConfig {
-  // JSON.stringify recurses too: a pushed object is checked for depth before it is turned into text.
-  const tooDeep = objectNestingProblem(raw);
-  if (tooDeep) throw new ConfigError(source, [tooDeep]);
-  return parseConfigText(JSON.stringify(raw, null, 2), source).config;
+  return { config: result.data, raw, tree, locator };
 }
 
 function describeSyntaxError(error: ParseError): string {

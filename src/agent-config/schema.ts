@@ -4,10 +4,10 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { adapterDefinitions } from '../cloud/adapters/index.ts';
 import { commandsConfigSchema } from '../commands/config.ts';
+import { logLevel } from '../config/primitives.ts';
 import { healthConfigSchema } from '../health/config.ts';
 import { outboxConfigSchema } from '../outbox/config.ts';
 import { sourceTypes } from '../sources/index.ts';
-import { logLevel } from './primitives.ts';
 
 type SchemasOf<T extends readonly { configSchema: z.ZodType }[]> = { -readonly [K in keyof T]: T[K]['configSchema'] };
 

@@ -1,5 +1,8 @@
-import { validateConfigObject } from '../config/load.ts';
+// Beside the loader because it redacts against the root schema; the built-in commands receive it
+// from the pipeline (BuiltinDependencies.redactConfig) rather than importing the schema of every
+// adapter and source.
 import { Secret } from '../config/primitives.ts';
+import { checkConfigObject } from './load.ts';
 
 /** Keys whose string values are treated as secrets in a config that does not validate. References ({"env"}, {"file"}) are not secrets and stay. */
 const SECRET_KEY = /(password|secret|sharedaccesskey|accesskey|connectionstring|token|hardwarekey)$/i;
@@ -8,12 +11,13 @@ const SECRET_KEY = /(password|secret|sharedaccesskey|accesskey|connectionstring|
  * The raw config as it may be shown to the cloud or a log: inline secrets replaced. Which fields are
  * secret comes from the schema (every field declared `secret()` parses to a Secret), so a new
  * secret field in a new adapter is redacted without anyone remembering to list it here. Only a
- * config that does not validate falls back to key names.
+ * config that does not validate falls back to key names. No secret file or variable is read: only
+ * inline values are in the raw config to be replaced.
  */
 export function redactConfig(raw: unknown): unknown {
   let isSecret: (key: string, value: string) => boolean;
   try {
-    const secrets = secretValues(validateConfigObject(raw, 'config'));
+    const secrets = inlineSecrets(checkConfigObject(raw, 'config'));
     isSecret = (_key, value) => secrets.has(value);
   } catch {
     isSecret = (key) => SECRET_KEY.test(key);
@@ -29,9 +33,10 @@ function redact(value: unknown, key: string, isSecret: (key: string, value: stri
   return typeof value === 'string' && isSecret(key, value) ? '[redacted]' : value;
 }
 
-function secretValues(value: unknown, found = new Set<string>()): Set<string> {
-  if (value instanceof Secret) found.add(value.reveal());
-  else if (Array.isArray(value)) for (const item of value) secretValues(item, found);
-  else if (typeof value === 'object' && value !== null) for (const item of Object.values(value)) secretValues(item, found);
+function inlineSecrets(value: unknown, found = new Set<string>()): Set<string> {
+  if (value instanceof Secret) {
+    if (value.inline !== undefined) found.add(value.inline);
+  } else if (Array.isArray(value)) for (const item of value) inlineSecrets(item, found);
+  else if (typeof value === 'object' && value !== null) for (const item of Object.values(value)) inlineSecrets(item, found);
   return found;
 }
