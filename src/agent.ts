@@ -15,6 +15,7 @@ import { Pipeline } from './pipeline.ts';
 import { startLocalApi, statusSocketPath } from './status/local-api.ts';
 import type { SensorStatus, StatusSnapshot } from './status/snapshot.ts';
 import { AGENT_VERSION } from './version.ts';
+import { storageWrittenBytes } from './status/storage-writes.ts';
 
 const RECENT_ERRORS = 10;
 /** EX_TEMPFAIL: "try again"; systemd restarts the agent (Restart=on-failure). */
@@ -154,6 +155,7 @@ export class Agent {
       outbox: pipeline ? pipeline.outbox.stats() : { pending: 0, pendingReserved: 0, leased: 0, oldestTs: null, bytes: 0, maxBytes: this.config.outbox.maxBytes, dropped: {}, lastSeq: 0, committedSeq: 0, commits: 0, diskFull: false },
       sensors,
       commands: pipeline ? { ...pipeline.dispatcher.stats(), dropped: pipeline.dispatcher.dropped() + pipeline.inbox.droppedIncoming() + pipeline.session.droppedIncoming() } : { received: 0, succeeded: 0, failed: 0, refused: 0, running: 0 },
+      storageWrittenBytes: storageWrittenBytes(),
       recentErrors: [...this.#recentErrors],
     };
   }

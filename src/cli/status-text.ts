@@ -21,6 +21,7 @@ export function formatStatus(s: StatusSnapshot): string {
           `           ${s.outbox.unavailable.freeBytes === null ? '?' : bytes(s.outbox.unavailable.freeBytes)} free in ${s.outbox.unavailable.dataDir}; ${s.outbox.unavailable.held} readings held in memory; next attempt ${s.outbox.unavailable.nextAttemptAt === null ? 'now' : `in ${ms(Math.max(0, s.outbox.unavailable.nextAttemptAt - s.now))}`}`,
         ]
       : []),
+    ...(typeof s.storageWrittenBytes === 'number' ? [`           ${bytes(s.storageWrittenBytes)} written to storage since start (${bytes(s.storageWrittenBytes / Math.max(1, (s.now - s.startedAt) / 86_400_000))}/day: the wear on an SD card)`] : []),
     ...(s.outbox.unstored ? [`           ${s.outbox.unstored} readings could not be stored on arrival (outbox unavailable)`] : []),
     ...Object.entries(s.outbox.dropped)
       .filter(([, n]) => n > 0)

@@ -46,6 +46,7 @@ export function renderPrometheus(s: StatusSnapshot, gateway: GatewaySample | und
   out.metric('edge_agent_outbox_available', 'gauge', '0 while the outbox file cannot be opened (full disk or I/O error at start); readings are held in memory meanwhile.', one(s.outbox.unavailable ? 0 : 1));
   out.metric('edge_agent_outbox_held_readings', 'gauge', 'Readings held in memory because the outbox cannot be opened.', one(s.outbox.unavailable?.held ?? 0));
   out.metric('edge_agent_outbox_unstored_readings_total', 'counter', 'Readings that arrived while the outbox could not be opened (held in memory, then stored or dropped).', one(s.outbox.unstored ?? 0));
+  if (typeof s.storageWrittenBytes === 'number') out.metric('edge_agent_storage_written_bytes_total', 'counter', 'Bytes the agent caused to be written to storage since it started (/proc/self/io write_bytes; the outbox above all): the wear on an SD card or eMMC.', one(s.storageWrittenBytes));
   out.metric('edge_agent_dropped_readings_total', 'counter', 'Readings dropped by retention or as too large, per sensor.', Object.entries(s.outbox.dropped).map(([sensor, n]) => [{ sensor }, n]));
   out.metric('edge_agent_sensor_readings_total', 'counter', 'Readings produced per sensor.', perSensor((x) => x.readings));
   out.metric('edge_agent_sensor_parse_errors_total', 'counter', 'Input that could not be decoded, per sensor.', perSensor((x) => x.parseErrors));

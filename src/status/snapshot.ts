@@ -62,6 +62,8 @@ export interface StatusSnapshot {
   outbox: OutboxStats;
   sensors: Record<string, SensorStatus>;
   commands: CommandStats;
+  /** Bytes the agent caused to be written to storage since it started (outbox above all): the wear on an SD card. Null where the kernel does not say. */
+  storageWrittenBytes?: number | null;
   /** The last few errors of any part, newest first. */
   recentErrors: { at: number; component: string; message: string }[];
 }

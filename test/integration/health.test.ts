@@ -48,6 +48,8 @@ describe('health end to end', { timeout: 60_000 }, () => {
     assert.ok(readings(second) > readings(first));
     assert.ok(metric(second, 'edge_agent_published_readings_total') > 0);
     assert.equal(metric(second, 'edge_agent_link_up'), 1);
+    // What reached the block device (0 on a tmpfs data dir, which has none): the figure fleets watch for SD card wear.
+    assert.ok(metric(second, 'edge_agent_storage_written_bytes_total') >= 0);
     assert.equal((await fetch(`${base}/nope`)).status, 404);
   });
 
