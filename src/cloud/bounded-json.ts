@@ -18,6 +18,9 @@ export interface JsonBounds {
  */
 export const INCOMING_JSON_BOUNDS: JsonBounds = { maxBytes: 256 * 1024, maxDepth: 32 };
 
+/** Largest incoming message the session lets through to anyone (and MQTT 5 brokers are told): the same bound. */
+export const MAX_INCOMING_BYTES = INCOMING_JSON_BOUNDS.maxBytes;
+
 /** `syntax`: not JSON at all (callers keep their own words for that); `size` and `depth`: refused unread. */
 export type BoundedJson = { ok: true; value: unknown } | { ok: false; problem: 'size' | 'depth' | 'syntax'; reason: string };
 

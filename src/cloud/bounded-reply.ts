@@ -4,7 +4,7 @@
 // Once here, for every cloud; the adapters only translate.
 import type { Command, CommandResult } from '../commands/command.ts';
 import type { CloudAdapter } from './adapter.ts';
-import type { OutgoingMessage } from './message.ts';
+import { payloadBytes, type OutgoingMessage } from './message.ts';
 
 export function encodeBoundedReply(adapter: CloudAdapter, command: Command, result: CommandResult): OutgoingMessage[] {
   const messages = adapter.encodeReply(command, result);
@@ -15,8 +15,4 @@ export function encodeBoundedReply(adapter: CloudAdapter, command: Command, resu
     status: 413,
     message: `the ${result.ok ? 'result' : 'error'} of "${command.name.slice(0, 64)}" was ${largest} bytes, more than the ${adapter.maxMessageBytes} bytes ${adapter.provider} takes in one message; ask for less (a shorter output, one sensor at a time)`,
   });
-}
-
-function payloadBytes(message: OutgoingMessage): number {
-  return typeof message.payload === 'string' ? Buffer.byteLength(message.payload) : message.payload.length;
 }

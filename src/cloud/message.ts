@@ -21,3 +21,8 @@ export interface IncomingMessage {
   payload: Buffer;
   properties?: PublishProperties;
 }
+
+/** A payload's size on the wire, in bytes (a string counts as UTF-8). */
+export function payloadBytes(message: OutgoingMessage): number {
+  return typeof message.payload === 'string' ? Buffer.byteLength(message.payload) : message.payload.length;
+}

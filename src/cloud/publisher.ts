@@ -4,7 +4,7 @@
 import type { MqttClient } from 'mqtt';
 import { PublishRefusedError } from './errors.ts';
 import type { LinkStatusRecorder } from './link-status.ts';
-import type { OutgoingMessage, PublishProperties } from './message.ts';
+import { payloadBytes, type OutgoingMessage, type PublishProperties } from './message.ts';
 
 export class Publisher {
   readonly #status: LinkStatusRecorder;
@@ -28,7 +28,6 @@ export class Publisher {
     const id = this.#nextId++;
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(id, (error) => (error ? reject(error) : resolve()));
-      const payloadBytes = typeof message.payload === 'string' ? Buffer.byteLength(message.payload) : message.payload.length;
       const properties = withConnectionProperties(message.properties, everyPublish);
       client.publish(message.topic, message.payload, { qos: message.qos ?? 1, retain: false, ...(properties ? { properties } : {}) }, (error) => {
         const settle = this.#pending.get(id);
@@ -41,7 +40,7 @@ export class Publisher {
           settle(refused);
         } else if (error) settle(error);
         else {
-          this.#status.published(payloadBytes + Buffer.byteLength(message.topic));
+          this.#status.published(payloadBytes(message) + Buffer.byteLength(message.topic));
           settle();
         }
       });

@@ -3,7 +3,7 @@
 // writer of the reserved lane; what it stores is stored-message.ts's format, which the forwarder
 // reads back (fromStoredMessage) when it leases a reserved entry.
 import type { Outbox } from '../outbox/outbox.ts';
-import type { OutgoingMessage } from './message.ts';
+import { payloadBytes, type OutgoingMessage } from './message.ts';
 import { toStoredMessage } from './stored-message.ts';
 
 /** Replies awaiting the broker's PUBACK in mqtt.js; more wait in the outbox's reserved lane, which is bounded on disk. */
@@ -34,7 +34,7 @@ export class ReplyLane {
    */
   send(messages: OutgoingMessage[]): void {
     for (const message of messages) {
-      const bytes = typeof message.payload === 'string' ? Buffer.byteLength(message.payload) : message.payload.length;
+      const bytes = payloadBytes(message);
       if (this.#inFlight >= MAX_REPLIES_IN_FLIGHT || (this.#inFlight > 0 && this.#bytesInFlight + bytes > MAX_REPLY_BYTES_IN_FLIGHT)) {
         this.#keep(message);
         continue;

@@ -17,6 +17,7 @@ import type { IncomingMessage, OutgoingMessage } from './message.ts';
 import { brokerAddress, redactUrl, toMqttOptions } from './mqtt-options.ts';
 import { Publisher } from './publisher.ts';
 import { backoffDelay, classifyConnectError, DEFAULT_RECONNECT_TIMING, probeTcp, waitUntilReachable, type FailureKind, type ReconnectTiming } from './reconnect.ts';
+import { MAX_INCOMING_BYTES } from './bounded-json.ts';
 
 export interface SessionOptions {
   adapter: CloudAdapter;
@@ -47,8 +48,6 @@ export interface SessionOptions {
   maxIncomingBytes?: number;
 }
 
-/** Direct-method and command payloads are at most 128 KB on every cloud we speak to; twins and config pushes are smaller. */
-export const DEFAULT_MAX_INCOMING_BYTES = 256 * 1024;
 
 interface ConnectOutcome {
   connectedForMs: number;
@@ -110,7 +109,7 @@ export class CloudSession extends EventEmitter<SessionEvents> {
       reconnectTiming: options.reconnectTiming ?? DEFAULT_RECONNECT_TIMING,
       probe: options.probe ?? probeTcp,
       sessionExpiryMs: options.sessionExpiryMs ?? 10 * 60_000,
-      maxIncomingBytes: options.maxIncomingBytes ?? DEFAULT_MAX_INCOMING_BYTES,
+      maxIncomingBytes: options.maxIncomingBytes ?? MAX_INCOMING_BYTES,
     };
     this.#status = new LinkStatusRecorder(options.adapter.provider, this.#options.now);
     this.#publisher = new Publisher(this.#status);
@@ -196,8 +195,9 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   async #recover(outcome: ConnectOutcome, url: string): Promise<void> {
     const wasConnected = outcome.connectedForMs > 0;
     let kind = outcome.failure;
-    // A link that was up and dropped, or an attempt that failed without a clear cause: ask the network.
-    if (kind !== 'refused' && !(await this.#options.probe(url, this.#options.reconnectTiming.probeTimeoutMs))) kind = 'unreachable';
+    // Unless the cloud said no, ask the network now: a dropped link or an unclear failure may be
+    // the network, and an endpoint that refused TCP a moment ago may be answering again already.
+    if (kind !== 'refused') kind = (await this.#options.probe(url, this.#options.reconnectTiming.probeTimeoutMs)) ? 'failed' : 'unreachable';
     if (this.#stopped) return;
     if (kind === 'unreachable') {
       this.#logAttempt(wasConnected, { event: 'connect-failed', reason: outcome.reason }, `${this.#status.endpoint} is unreachable (${outcome.reason}); probing it every ${this.#options.reconnectTiming.probeMinMs / 1000}-${this.#options.reconnectTiming.probeMaxMs / 1000} s and reconnecting as soon as it answers`);

@@ -16,6 +16,7 @@ import { COMMAND_LIMITS, type Command, type CommandResult } from '../../src/comm
 import { captureLog, type CapturedLog } from './capture-log.ts';
 import { fuzzFrom, fuzzUnrelated, seededRandom, type FuzzCase } from './fuzz-messages.ts';
 import { encodeBoundedReply } from '../../src/cloud/bounded-reply.ts';
+import { payloadBytes } from '../../src/cloud/message.ts';
 
 /** One way commands reach the agent on this cloud (a commands topic, a direct method, an RRPC call…). */
 export interface CommandChannel {
@@ -74,7 +75,6 @@ const WRONG_CLOCK = 86_400_000;
 
 export const address = (topic: string, correlationData?: Buffer) => (correlationData ? `${topic} #${correlationData.toString('hex')}` : topic);
 
-const payloadBytes = (m: OutgoingMessage) => (typeof m.payload === 'string' ? Buffer.byteLength(m.payload) : m.payload.length);
 const SENSORS = ['boiler', 'pump', 'tank_3'];
 
 export function contractRecord(seq: number, extra: Record<string, TelemetryRecord['values'][string]> = {}, clockUnsynced = false): TelemetryRecord {

@@ -10,6 +10,7 @@ import { describeConnackRefusal } from '../../cloud/connack.ts';
 import { brokerAddress, endpointOf, toMqttOptions } from '../../cloud/mqtt-options.ts';
 import type { LinkWarning } from '../../cloud/link-warnings.ts';
 import { fail, ok, warn, type CheckResult } from './check.ts';
+import { MAX_INCOMING_BYTES } from '../../cloud/bounded-json.ts';
 
 const TIMEOUT_MS = 10_000;
 const CERT_WARN_DAYS = 30;
@@ -102,7 +103,7 @@ export function withLinkWarnings(tls: CheckResult | undefined, warnings: LinkWar
 export async function checkCredentials(options: ConnectOptions, sessionExpirySeconds: number): Promise<CheckResult> {
   const client = mqtt.connect({
     ...brokerAddress(options.url),
-    ...toMqttOptions(options, TIMEOUT_MS, { clean: !options.persistentSession, sessionExpirySeconds, maxIncomingBytes: 256 * 1024 }),
+    ...toMqttOptions(options, TIMEOUT_MS, { clean: !options.persistentSession, sessionExpirySeconds, maxIncomingBytes: MAX_INCOMING_BYTES }),
     customHandleAcks: () => undefined,
   });
   try {
