@@ -49,7 +49,7 @@ export class Forwarder {
   #pumping = false;
   #retryTimer: TimerHandle | undefined;
   readonly #timers: Timers;
-  #unsubscribe: (() => void) | undefined;
+  #unsubscribe: (() => void)[] = [];
   #idle: (() => void)[] = [];
   readonly #now: () => number;
   #refusalDelayMs = REFUSAL_FIRST_MS;
@@ -68,14 +68,16 @@ export class Forwarder {
 
   start(): void {
     this.#running = true;
-    this.#unsubscribe = this.#o.outbox.onCommit(() => this.pump());
+    // New readings are leased as they arrive, not after their commit: one the cloud acknowledges
+    // within the commit window is never written to storage (sqlite-outbox.ts).
+    this.#unsubscribe = [this.#o.outbox.onCommit(() => this.pump()), this.#o.outbox.onAvailable(() => this.pump())];
     this.#o.session.on('connected', this.#onConnected);
     this.pump();
   }
 
   stop(): void {
     this.#running = false;
-    this.#unsubscribe?.();
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     this.#o.session.off('connected', this.#onConnected);
     this.#timers.clearTimeout(this.#retryTimer);
   }

@@ -62,6 +62,10 @@ export class DeferredOutbox implements Outbox {
     return this.#opened().onCommit(listener);
   }
 
+  onAvailable(listener: () => void): () => void {
+    return this.#opened().onAvailable(listener);
+  }
+
   /** Closes the file; a no-op when it never opened. */
   close(): void {
     this.#store?.close();

@@ -14,6 +14,10 @@ export class LeaseRanges {
     return this.#ranges.length;
   }
 
+  get list(): readonly SeqRange[] {
+    return this.#ranges;
+  }
+
   add(range: SeqRange): void {
     const index = this.#ranges.findIndex((r) => r.lo > range.lo);
     if (index < 0) this.#ranges.push(range);
@@ -44,4 +48,49 @@ export class LeaseRanges {
   clear(): void {
     this.#ranges = [];
   }
+}
+
+/** Seq ranges merged as they are added (acknowledged readings still in the table): stays as short as the acks are contiguous. */
+export class MergedRanges {
+  #ranges: SeqRange[] = [];
+
+  get list(): readonly SeqRange[] {
+    return this.#ranges;
+  }
+
+  add(range: SeqRange): void {
+    let lo = range.lo;
+    let hi = range.hi;
+    const kept: SeqRange[] = [];
+    let at = 0;
+    for (const r of this.#ranges) {
+      if (r.hi + 1 < lo) {
+        kept.push(r);
+        at = kept.length;
+      } else if (r.lo - 1 > hi) kept.push(r);
+      else {
+        lo = Math.min(lo, r.lo);
+        hi = Math.max(hi, r.hi);
+      }
+    }
+    kept.splice(at, 0, { lo, hi });
+    this.#ranges = kept;
+  }
+
+  clear(): void {
+    this.#ranges = [];
+  }
+}
+
+/** Open intervals (lo, hi) holding neither leased nor acknowledged seqs, from the oldest or the newest end. */
+export function gapsBetween(a: readonly SeqRange[], b: readonly SeqRange[], from: 'oldest' | 'newest'): SeqRange[] {
+  const all = [...a, ...b].sort((x, y) => x.lo - y.lo);
+  const gaps: SeqRange[] = [];
+  let previous = 0;
+  for (const range of all) {
+    if (range.lo > previous + 1) gaps.push({ lo: previous, hi: range.lo });
+    previous = Math.max(previous, range.hi);
+  }
+  gaps.push({ lo: previous, hi: Number.MAX_SAFE_INTEGER });
+  return from === 'oldest' ? gaps : gaps.reverse();
 }

@@ -83,5 +83,7 @@ export interface Outbox {
   stats(): OutboxStats;
   /** Called after every commit with the highest committed seq (wakes the forwarder). */
   onCommit(listener: (committedSeq: number) => void): () => void;
+  /** Called (once per tick at most) when entries were appended: they can be leased before they are committed. */
+  onAvailable(listener: () => void): () => void;
   close(): void;
 }

@@ -2,7 +2,7 @@
 import type Database from 'better-sqlite3';
 import { AgentError, ExitCode } from '../errors.ts';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Migrations from version N-1 to N, by index N-1. Append only; never edit a shipped one. */
 const MIGRATIONS: readonly string[] = [
@@ -12,6 +12,11 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE readings (seq INTEGER PRIMARY KEY, sensor TEXT NOT NULL, ts INTEGER NOT NULL, flags INTEGER NOT NULL, vals TEXT NOT NULL);
   CREATE TABLE reserved (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, body TEXT NOT NULL);
   CREATE TABLE drops (sensor TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
+  `,
+  // Readings the cloud acknowledged, as seq ranges, until the whole table can be emptied at once:
+  // deleting rows one range at a time rewrites (and journals) every page they were on.
+  `
+  CREATE TABLE acked (lo INTEGER PRIMARY KEY, hi INTEGER NOT NULL);
   `,
 ];
 

@@ -9,9 +9,14 @@ export const READING_FIELDS = 5;
 export function prepareStatements(db: Database.Database) {
   const oneRow = '(?, ?, ?, ?, ?)';
   return {
-    insertOne: db.prepare(`INSERT INTO readings (seq, sensor, ts, flags, vals) VALUES ${oneRow}`),
-    insertMany: db.prepare(`INSERT INTO readings (seq, sensor, ts, flags, vals) VALUES ${Array<string>(ROWS_PER_INSERT).fill(oneRow).join(', ')}`),
-    insertReserved: db.prepare('INSERT INTO reserved (seq, ts, body) VALUES (?, ?, ?)'),
+    insertOne: db.prepare(`INSERT OR IGNORE INTO readings (seq, sensor, ts, flags, vals) VALUES ${oneRow}`),
+    insertMany: db.prepare(`INSERT OR IGNORE INTO readings (seq, sensor, ts, flags, vals) VALUES ${Array<string>(ROWS_PER_INSERT).fill(oneRow).join(', ')}`),
+    insertReserved: db.prepare('INSERT OR IGNORE INTO reserved (seq, ts, body) VALUES (?, ?, ?)'),
+    clearReadings: db.prepare('DELETE FROM readings'),
+    clearAcked: db.prepare('DELETE FROM acked'),
+    insertAcked: db.prepare('INSERT OR REPLACE INTO acked (lo, hi) VALUES (?, ?)'),
+    countBetween: db.prepare('SELECT count(*) FROM readings WHERE seq BETWEEN ? AND ?').pluck(),
+    anyAged: db.prepare('SELECT 1 FROM readings WHERE seq < ? AND ts < ? AND (flags & 1) = 0 LIMIT 1').pluck(),
     deleteRange: db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ?'),
     deleteReserved: db.prepare('DELETE FROM reserved WHERE seq = ?'),
     leaseOldest: db.prepare('SELECT seq, sensor, ts, flags, vals FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?').raw(),
@@ -22,7 +27,7 @@ export function prepareStatements(db: Database.Database) {
     usedPages: db.prepare('SELECT page_count - freelist_count FROM pragma_page_count(), pragma_freelist_count()').pluck(),
     freePages: db.prepare('SELECT freelist_count FROM pragma_freelist_count()').pluck(),
     pageCount: db.prepare('SELECT page_count FROM pragma_page_count()').pluck(),
-    saveLastSeq: db.prepare("INSERT INTO meta (key, value) VALUES ('lastSeq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+    saveMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     addDrops: db.prepare('INSERT INTO drops (sensor, count) VALUES (?, ?) ON CONFLICT (sensor) DO UPDATE SET count = count + excluded.count'),
     nthOldest: db.prepare('SELECT seq FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT 1 OFFSET ?').pluck(),
     nthNewest: db.prepare('SELECT seq FROM readings WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck(),
@@ -40,8 +45,12 @@ export type Statements = ReturnType<typeof prepareStatements>;
 export function readStoredState(db: Database.Database) {
   const one = (sql: string) => db.prepare(sql).pluck().get() as number | string | null | undefined;
   return {
-    lastSeq: Math.max(Number(one('SELECT max(seq) FROM readings') ?? 0), Number(one('SELECT max(seq) FROM reserved') ?? 0), Number(one("SELECT value FROM meta WHERE key = 'lastSeq'") ?? 0)),
-    pending: Number(one('SELECT count(*) FROM readings')),
+    // seqReserved: ids are handed out from a reserved block, so a reading delivered before it was
+    // ever written cannot have its id reused after a restart (see sqlite-outbox.ts).
+    lastSeq: Math.max(Number(one('SELECT max(seq) FROM readings') ?? 0), Number(one('SELECT max(seq) FROM reserved') ?? 0), Number(one("SELECT value FROM meta WHERE key = 'lastSeq'") ?? 0), Number(one("SELECT value FROM meta WHERE key = 'seqReserved'") ?? 0)),
+    journalApplied: Number(one("SELECT value FROM meta WHERE key = 'journalApplied'") ?? 0),
+    acked: db.prepare('SELECT lo, hi FROM acked ORDER BY lo').raw().all() as [number, number][],
+    rows: Number(one('SELECT count(*) FROM readings')),
     pendingReserved: Number(one('SELECT count(*) FROM reserved')),
     reservedBytes: Number(one('SELECT coalesce(sum(length(body)), 0) FROM reserved')),
     drops: db.prepare('SELECT sensor, count FROM drops').all() as { sensor: string; count: number }[],

@@ -51,13 +51,13 @@ function openAndCheck(path: string, options: StoreFileOptions): OpenedStore {
     // Must precede the first table; INCREMENTAL gives pages back after an outage drained, without a
     // full VACUUM that would rewrite the whole file on the SD card.
     db.pragma('auto_vacuum = INCREMENTAL');
-    // WAL: a commit is one sequential append plus one fsync (synchronous=FULL), and readers never block it.
-    db.pragma('journal_mode = WAL');
-    // FULL fsyncs the WAL at every commit; NORMAL only at checkpoints (a power cut may lose the last
-    // commits, never corrupt the file). https://www.sqlite.org/pragma.html#pragma_synchronous
+    // A rollback journal, not WAL: every commit goes to the outbox journal (journal.ts) and SQLite
+    // sees only rare, large transactions (a full journal moved over, a drained backlog emptied).
+    // For those, a rollback journal writes each new page once; WAL writes it twice (WAL, then the
+    // checkpoint). bench/flash-wear.ts measures both. An old file in WAL mode is converted here.
+    db.pragma('journal_mode = TRUNCATE');
+    // FULL: a transaction is on the card when it returns. https://www.sqlite.org/pragma.html#pragma_synchronous
     db.pragma(`synchronous = ${options.sync === 'full' ? 'FULL' : 'NORMAL'}`);
-    // Without a limit the WAL keeps its largest size forever after a burst; this truncates it at checkpoints.
-    db.pragma('journal_size_limit = 8388608');
     db.pragma('temp_store = MEMORY');
     // 2 MB page cache: appends and leases touch the two ends of one b-tree, so a bigger cache buys
     // no speed (bench/outbox.ts: same rates at 4 MB) and RSS stays flat with a million-reading backlog.

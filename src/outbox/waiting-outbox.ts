@@ -67,6 +67,7 @@ class WaitingOutbox implements Outbox {
   readonly #heldLimit: number;
   #heldReserved: unknown[] = [];
   readonly #listeners = new Set<(committedSeq: number) => void>();
+  readonly #availableListeners = new Set<() => void>();
   readonly #loud = new RateLimitedLog(LOG_EVERY_MS);
   #opened: Outbox | undefined;
   #unstored = 0;
@@ -162,6 +163,12 @@ class WaitingOutbox implements Outbox {
     return () => this.#listeners.delete(listener);
   }
 
+  onAvailable(listener: () => void): () => void {
+    // Nothing can be leased while the file is unavailable; once it opens, the opened outbox announces.
+    this.#availableListeners.add(listener);
+    return () => this.#availableListeners.delete(listener);
+  }
+
   close(): void {
     if (this.#opened) return this.#opened.close();
     if (this.#closed) return;
@@ -224,6 +231,9 @@ class WaitingOutbox implements Outbox {
   #attach(opened: Outbox): void {
     this.#opened = opened;
     opened.onCommit((committedSeq) => this.#notify(committedSeq));
+    opened.onAvailable(() => {
+      for (const listener of this.#availableListeners) listener();
+    });
     // Counted here already (status showed them); the SQLite outbox persists them with its next commit.
     for (const [sensor, n] of this.#drops.takeUnsaved()) opened.recordDropped(sensor, n, 'dropped while the outbox was unavailable');
     const held = this.#held.takeAll();

@@ -27,7 +27,7 @@ describe('data files are owner-only', () => {
     await broker.cleanup();
   });
 
-  it('outbox.db, -wal, -shm and every file the agent creates are 0600 with umask 022; a 0755 data dir is warned about', async (t) => {
+  it('outbox.db, its journal and every file the agent creates are 0600 with umask 022; a 0755 data dir is warned about', async (t) => {
     const dataDir = join(tempDataDir(t), 'data');
     mkdirSync(dataDir, { mode: 0o755 });
     chmodSync(dataDir, 0o755);
@@ -38,7 +38,7 @@ describe('data files are owner-only', () => {
     assert.match(warning.msg, /mode 0755.*chmod o-rwx/);
     await agent.waitForLog((l) => l.event === 'started');
     const files = readdirSync(dataDir);
-    for (const name of ['outbox.db', 'outbox.db-wal', 'outbox.db-shm']) assert.ok(files.includes(name), `${name} exists while running (${files.join(', ')})`);
+    for (const name of ['outbox.db', 'outbox.journal']) assert.ok(files.includes(name), `${name} exists while running (${files.join(', ')})`);
     for (const name of files) {
       const stat = lstatSync(join(dataDir, name));
       // The status socket is no file: who may connect is decided by the directory and the socket's write bit.

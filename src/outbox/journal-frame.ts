@@ -1,0 +1,52 @@
+// What one journal frame says, and reading it back. A frame is the commit's news: readings and
+// reserved entries not yet written, acknowledgements, drop counts. Values are stored as the text
+// append() serialized (spliced in, not serialized again).
+import type { SeqRange } from './lease-ranges.ts';
+
+export interface JournalReading {
+  seq: number;
+  sensorId: string;
+  ts: number;
+  flags: number;
+  /** The reading's values as JSON text. */
+  vals: string;
+}
+
+export interface JournalReserved {
+  seq: number;
+  ts: number;
+  /** JSON text. */
+  body: string;
+}
+
+export interface FrameContents {
+  readings: JournalReading[];
+  reserved: JournalReserved[];
+  /** Acknowledged telemetry seq ranges. */
+  acked: SeqRange[];
+  /** Acknowledged reserved seqs. */
+  ackedReserved: number[];
+  drops: [string, number][];
+}
+
+export function encodeFrame(frame: FrameContents): string {
+  const parts: string[] = [];
+  if (frame.readings.length > 0) parts.push(`"r":[${frame.readings.map((r) => `[${r.seq},${JSON.stringify(r.sensorId)},${r.ts},${r.flags},${r.vals}]`).join(',')}]`);
+  if (frame.reserved.length > 0) parts.push(`"v":[${frame.reserved.map((r) => `[${r.seq},${r.ts},${r.body}]`).join(',')}]`);
+  if (frame.acked.length > 0) parts.push(`"a":${JSON.stringify(frame.acked.map((r) => [r.lo, r.hi]))}`);
+  if (frame.ackedReserved.length > 0) parts.push(`"x":${JSON.stringify(frame.ackedReserved)}`);
+  if (frame.drops.length > 0) parts.push(`"d":${JSON.stringify(frame.drops)}`);
+  return `{${parts.join(',')}}`;
+}
+
+/** Reads a frame the journal's checksum vouched for; throws on anything else (the caller stops replaying there). */
+export function decodeFrame(text: string): FrameContents {
+  const raw = JSON.parse(text) as { r?: [number, string, number, number, unknown][]; v?: [number, number, unknown][]; a?: [number, number][]; x?: number[]; d?: [string, number][] };
+  return {
+    readings: (raw.r ?? []).map(([seq, sensorId, ts, flags, vals]) => ({ seq, sensorId, ts, flags, vals: JSON.stringify(vals) })),
+    reserved: (raw.v ?? []).map(([seq, ts, body]) => ({ seq, ts, body: JSON.stringify(body) ?? 'null' })),
+    acked: (raw.a ?? []).map(([lo, hi]) => ({ lo, hi })),
+    ackedReserved: raw.x ?? [],
+    drops: raw.d ?? [],
+  };
+}
