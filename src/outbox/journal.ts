@@ -7,7 +7,7 @@
 //
 // Layout: frames of [u32 payload length][u32 CRC-32 of the payload][payload, UTF-8 JSON]. A frame
 // that fits in one 4 KB page never straddles two: it starts on the next page instead (the skipped
-// bytes are zeros, read as "length 0: continue at the next page"). The first frame is the header,
+// bytes are never written and read as zeros: "length 0, continue at the next page"). The first frame is the header,
 // {"g":<generation>}; the SQLite side records the generation it has applied, so a journal whose
 // contents already reached SQLite (a crash between the two steps) is not applied twice.
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, lstatSync, openSync, readSync, writeSync } from 'node:fs';
@@ -78,7 +78,7 @@ export class OutboxJournal {
     const pad = frame.length <= PAGE && offsetInPage + frame.length > PAGE ? PAGE - offsetInPage : 0;
     const at = this.#size + pad;
     try {
-      if (pad > 0) writeAll(this.#fd, Buffer.alloc(pad), this.#size);
+      // The skipped bytes are not written (that would dirty the old page again): the file reads them as zeros.
       writeAll(this.#fd, frame, at);
       if (this.#sync) fdatasyncSync(this.#fd);
     } catch (error) {

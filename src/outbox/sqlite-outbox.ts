@@ -524,7 +524,8 @@ class SqliteOutbox implements Outbox {
     const readings = this.#hot.filter((r) => !r.journaled);
     const reserved = this.#hotReserved.filter((r) => !r.journaled);
     const nothingNew = readings.length === 0 && reserved.length === 0 && this.#journalAcks.length === 0 && this.#journalReservedAcks.length === 0 && !this.#drops.hasUnsaved;
-    const spillDue = this.#failing !== undefined || this.#journalStale || this.#lastSeq >= this.#seqReserved - SEQ_BLOCK / 2 || (maintenanceDue && this.#maintenanceWantsSpill(now));
+    // A full commitBatch is a burst (a backlog being written, not a few sensors): written once, to SQLite directly.
+    const spillDue = this.#failing !== undefined || this.#journalStale || readings.length >= this.#config.commitBatch || this.#lastSeq >= this.#seqReserved - SEQ_BLOCK / 2 || (maintenanceDue && this.#maintenanceWantsSpill(now));
     if (nothingNew && !spillDue) {
       if (maintenanceDue) this.#lastMaintenance = now;
       this.#committed(this.#lastSeq);
