@@ -80,6 +80,7 @@ export class Pipeline {
       log,
       inFlight: config.cloud.inFlight,
       batchSize: config.cloud.batchSize,
+      lingerMs: config.cloud.linger ?? this.adapter.defaultLingerMs,
       ...(config.cloud.rateLimit !== undefined ? { rateLimit: config.cloud.rateLimit } : {}),
       order: config.outbox.order,
       now,

@@ -101,6 +101,8 @@ export interface CloudAdapter<ReplyTo = unknown, ConfigReplyTo = unknown> {
   readonly provider: string;
   /** Largest payload the cloud accepts, in bytes. */
   readonly maxMessageBytes: number;
+  /** How long live readings wait to share a message when the config does not say (cloud.linger): the cloud's metering decides. */
+  readonly defaultLingerMs: number;
   /**
    * Called before every (re)connect: mint fresh tokens or signatures here. May throw
    * CredentialsUnavailableError (the session waits retryAfterMs); registration happens before it,

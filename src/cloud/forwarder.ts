@@ -19,6 +19,11 @@ export interface ForwarderOptions {
   /** Messages published and not yet acknowledged, at most. */
   inFlight: number;
   batchSize: number;
+  /**
+   * Live readings wait up to this long (ms) for others to share their message, unless a full batch
+   * is waiting sooner. Command replies, events and a stored backlog never wait. 0: send at once.
+   */
+  lingerMs?: number;
   /** Readings per second, at most; undefined for no limit. */
   rateLimit?: number;
   order: 'oldest-first' | 'newest-first';
@@ -48,6 +53,7 @@ export class Forwarder {
   #running = false;
   #pumping = false;
   #retryTimer: TimerHandle | undefined;
+  #lingerTimer: TimerHandle | undefined;
   readonly #timers: Timers;
   #unsubscribe: (() => void)[] = [];
   #idle: (() => void)[] = [];
@@ -70,7 +76,7 @@ export class Forwarder {
     this.#running = true;
     // New readings are leased as they arrive, not after their commit: one the cloud acknowledges
     // within the commit window is never written to storage (sqlite-outbox.ts).
-    this.#unsubscribe = [this.#o.outbox.onCommit(() => this.pump()), this.#o.outbox.onAvailable(() => this.pump())];
+    this.#unsubscribe = [this.#o.outbox.onCommit(() => this.pump()), this.#o.outbox.onAvailable(this.#onAvailable)];
     this.#o.session.on('connected', this.#onConnected);
     this.pump();
   }
@@ -80,6 +86,8 @@ export class Forwarder {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     this.#o.session.off('connected', this.#onConnected);
     this.#timers.clearTimeout(this.#retryTimer);
+    this.#timers.clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
   }
 
   /** Resolves when nothing is in flight (used at shutdown, bounded by the caller). */
@@ -94,6 +102,18 @@ export class Forwarder {
   }
 
   readonly #onConnected = () => this.pump();
+
+  /** New readings: the linger window opens with the first of them, and closes with a pump. */
+  readonly #onAvailable = () => {
+    const lingerMs = this.#o.lingerMs ?? 0;
+    if (lingerMs > 0 && this.#lingerTimer === undefined) {
+      this.#lingerTimer = this.#timers.setTimeout(() => {
+        this.#lingerTimer = undefined;
+        this.pump();
+      }, lingerMs);
+    }
+    this.pump();
+  };
 
   /** Fills the in-flight window from the outbox. Cheap to call often: it returns at once when there is nothing to do. */
   pump(): void {
@@ -115,7 +135,9 @@ export class Forwarder {
           }
           max = Math.min(max, tokens);
         }
-        const lease = this.#o.outbox.lease({ max, from: this.#nextEnd() });
+        // While the linger window is open, live readings go only as a full batch; the window's end sends the rest.
+        const minLive = this.#lingerTimer === undefined ? 1 : max;
+        const lease = this.#o.outbox.lease({ max, from: this.#nextEnd(), minLive });
         if (!lease) break;
         this.#send(lease);
       }

@@ -22,6 +22,12 @@ export const cloudCommonFields = {
   reconnectMax: duration({ min: '1s', max: '1h' }).prefault('60s').meta({ description: 'Longest wait between reconnect attempts (exponential backoff with jitter from about 1s).' }),
   inFlight: z.int().min(1).max(1000).default(16).meta({ description: 'Messages published and not yet acknowledged at once.' }),
   batchSize: z.int().min(1).max(10_000).default(500).meta({ description: 'Most readings sent in one message.' }),
+  linger: duration({ max: '1m' })
+    .optional()
+    .meta({
+      description:
+        'How long a live reading may wait for others to share its message (fewer messages and bytes on a metered link). "0s" sends each at once. Default per cloud: mqtt and waylay 50ms (acknowledged before the 100 ms commit, so live readings never touch flash), azure and alibaba 1s (billed per message), xyte 50ms. Command replies and a stored backlog never wait.',
+    }),
   rateLimit: z.number().positive().optional().meta({ description: 'Most readings per second sent, so a backlog never floods a metered link or a cloud throttle. Default: no limit.' }),
 };
 

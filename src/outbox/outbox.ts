@@ -61,6 +61,11 @@ export interface LeaseOptions {
   max: number;
   /** Which end of the telemetry backlog to take from. Reserved entries always come first. */
   from: 'oldest' | 'newest';
+  /**
+   * Live readings (not yet a stored backlog) are taken only when at least this many are waiting:
+   * the forwarder's linger. Reserved entries and a stored backlog are never held back. Default 1.
+   */
+  minLive?: number;
 }
 
 export interface Outbox {

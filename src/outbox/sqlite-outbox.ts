@@ -93,7 +93,7 @@ interface LeaseRecord {
 class SqliteOutbox implements Outbox {
   readonly #db: Database.Database;
   readonly #s: Statements;
-  readonly #journal: OutboxJournal;
+  #journal: OutboxJournal;
   readonly #journalLimit: number;
   readonly #config: OutboxConfig;
   readonly #log: Logger;
@@ -173,13 +173,16 @@ class SqliteOutbox implements Outbox {
     for (const [lo, hi] of stored.acked) this.#coldAcked.add({ lo, hi });
     for (const range of this.#coldAcked.list) this.#coldAckedRows += this.#s.countBetween.get(range.lo, range.hi) as number;
     // A new file (or one from before the journal) starts its journal at the generation after the applied one.
-    if (journal.contents.generation > stored.journalApplied) this.#replay(journal.contents.frames, journal.contents.discardedBytes);
-    else if (journal.contents.discardedBytes > 0) this.#log.warn({ event: 'outbox-journal-torn', bytes: journal.contents.discardedBytes }, 'the outbox journal ended in an incomplete frame (power cut during a write); the readings of that last commit were not stored');
+    if (journal.contents.generation > stored.journalApplied) this.#replay(journal.contents.frames);
     this.#committedSeq = this.#lastSeq;
     this.#usedBytes = this.#measureUsedBytes();
     // Moves what the journal held into SQLite, takes a fresh block of ids, runs age retention and
     // reclaims space at once: an agent that was off for weeks starts clean.
     this.#spill();
+    if (!this.#journalStale && this.#journal.generation > stored.journalApplied) {
+      const fresh = this.#journal.recreate(this.#journal.generation, this.#journalLimit);
+      if (fresh) this.#journal = fresh;
+    }
     if (this.#journal.generation <= stored.journalApplied) {
       // The spill could not run (disk full): the journal still needs a generation SQLite has not applied.
       try {
@@ -192,7 +195,7 @@ class SqliteOutbox implements Outbox {
   }
 
   /** What a crashed agent's journal held: readings and replies not yet in SQLite, acknowledgements, drop counts. */
-  #replay(frames: string[], discardedBytes: number): void {
+  #replay(frames: string[]): void {
     const readings = new Map<number, HotReading>();
     const reserved = new Map<number, HotReserved>();
     let decoded = 0;
@@ -222,9 +225,7 @@ class SqliteOutbox implements Outbox {
     // Acked ranges from the journal may cover rows that were never in SQLite: count what they do cover.
     this.#coldAckedRows = 0;
     for (const range of this.#coldAcked.list) this.#coldAckedRows += this.#s.countBetween.get(range.lo, range.hi) as number;
-    if (discardedBytes > 0 || decoded < frames.length) {
-      this.#log.warn({ event: 'outbox-journal-torn', bytes: discardedBytes }, 'the outbox journal ended in an incomplete frame (power cut during a write); the readings of that last commit were not stored');
-    }
+    if (decoded < frames.length) this.#log.warn({ event: 'outbox-journal-unreadable', frames: frames.length - decoded }, `${frames.length - decoded} frames of the outbox journal passed their checksum but could not be read; their readings are lost`);
     this.#log.info({ event: 'outbox-journal-replayed', readings: this.#hot.length, reserved: this.#hotReserved.length }, `recovered ${this.#hot.length} readings from the outbox journal after an unclean stop`);
   }
 
@@ -256,7 +257,7 @@ class SqliteOutbox implements Outbox {
     this.#commit();
   }
 
-  lease({ max, from }: LeaseOptions): Lease | undefined {
+  lease({ max, from, minLive = 1 }: LeaseOptions): Lease | undefined {
     if (this.#closed) return undefined;
     const limit = Math.max(1, Math.floor(max));
     const entries: OutboxEntry[] = [];
@@ -281,8 +282,9 @@ class SqliteOutbox implements Outbox {
     const room = limit - entries.length;
     if (room > 0) {
       // The table holds the older readings, memory the newer: oldest-first asks the table first.
-      const [first, second] = from === 'oldest' ? [this.#leaseCold, this.#leaseHot] : [this.#leaseHot, this.#leaseCold];
-      if (!first.call(this, room, from, record, entries)) second.call(this, room, from, record, entries);
+      if (from === 'oldest') {
+        if (!this.#leaseCold(room, from, record, entries)) this.#leaseHot(room, from, minLive, record, entries);
+      } else if (!this.#leaseHot(room, from, minLive, record, entries)) this.#leaseCold(room, from, record, entries);
     }
     if (entries.length === 0) return undefined;
     const leaseId = this.#nextLeaseId++;
@@ -316,9 +318,11 @@ class SqliteOutbox implements Outbox {
   }
 
   /** A run of unleased readings from memory, from one end: contiguous, so a lease is still one seq range. */
-  #leaseHot(room: number, from: 'oldest' | 'newest', record: LeaseRecord, entries: OutboxEntry[]): boolean {
+  #leaseHot(room: number, from: 'oldest' | 'newest', minLive: number, record: LeaseRecord, entries: OutboxEntry[]): boolean {
     const hot = this.#hot;
     const taken: HotReading[] = [];
+    // Held back only while fewer than a batch wait; a backlog in the table (leaseCold) never is.
+    const lingering = minLive > 1;
     if (from === 'oldest') {
       let i = hot.findIndex((r) => !r.leased);
       for (; i >= 0 && i < hot.length && taken.length < room && !hot[i]!.leased; i++) taken.push(hot[i]!);
@@ -327,7 +331,7 @@ class SqliteOutbox implements Outbox {
       for (; i >= 0 && taken.length < room && !hot[i]!.leased; i--) taken.push(hot[i]!);
       taken.reverse();
     }
-    if (taken.length === 0) return false;
+    if (taken.length === 0 || (lingering && taken.length < Math.min(minLive, room))) return false;
     record.hot = taken;
     for (const r of taken) {
       r.leased = true;

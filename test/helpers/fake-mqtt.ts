@@ -35,7 +35,11 @@ export class FakeClient extends EventEmitter {
     return this;
   }
 
-  publish(_topic: string, _payload: unknown, _options: unknown, callback?: (error?: Error) => void): this {
+  /** What was published on this connection, in order (each acknowledged at once). */
+  readonly published: { topic: string; payload: Buffer | string }[] = [];
+
+  publish(topic: string, payload: Buffer | string, _options: unknown, callback?: (error?: Error) => void): this {
+    this.published.push({ topic, payload });
     if (callback) queueMicrotask(() => callback());
     return this;
   }

@@ -43,6 +43,8 @@ describe('alibaba end to end', { timeout: 120_000 }, () => {
       assert.deepEqual([...seqs(hub)].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1));
       assert.equal(hub.connections[0]!.signMethod, signMethod);
       assert.ok(hub.posts.every((p) => /^\d+$/.test(p.id)), 'Alink ids are decimal strings');
+      const batched = hub.batches.reduce((n, b) => n + b.readings.length, 0);
+      assert.ok(hub.batches.length > 0 && hub.batches.length < batched, `readings went in batch posts (${hub.batches.length} messages for ${batched} readings)`);
       const service = await hub.callService(DEVICE, 'ping', {});
       assert.equal(service.code, 200);
       assert.equal((service.data as { pong: boolean }).pong, true);

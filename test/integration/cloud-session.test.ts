@@ -14,7 +14,7 @@ import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 function adapterFor(url: string, extra: Partial<ConnectOptions> = {}): CloudAdapter {
   return {
     provider: 'test',
-    maxMessageBytes: 1 << 20,
+    maxMessageBytes: 1 << 20, defaultLingerMs: 0,
     connectOptions: () => Promise.resolve({ url, clientId: `session-test-${Math.random().toString(16).slice(2)}`, protocolVersion: 4, keepaliveSeconds: 60, ...extra }),
     subscriptions: () => [],
     encodeTelemetry: () => ({ messages: [], rejected: [] }),

@@ -11,7 +11,8 @@ import { adapterDefinitions, createAdapter } from '../../src/cloud/adapters/inde
 import { storeCredentials } from '../../src/cloud/adapters/xyte/registration.ts';
 import type { OutgoingMessage } from '../../src/cloud/message.ts';
 import { checkWaylayPayload } from '../emulators/waylay/payload-rules.ts';
-import { address, adapterContract, type ReadReply } from '../helpers/adapter-contract.ts';
+import { batchPostProblem } from '../emulators/alibaba/alibaba-emulator.ts';
+import { address, adapterContract, CONTRACT_NOW, type ReadReply } from '../helpers/adapter-contract.ts';
 
 /** Builds the provider's adapter from a cloud section parsed as the agent parses its config file. */
 function factory(cloud: Record<string, unknown>) {
@@ -134,8 +135,13 @@ const CORRELATION = Buffer.from([0, 1, 2, 0xff]);
       },
     ],
     unrelatedTopics: [`${base}/thing/event/property/post_reply`, `${base}/thing/service/property/set_reply`, `${base}/rrpc/response/1`, '/sys/other/device/thing/service/ping', ''],
-    readTelemetrySeqs: (m) => [Number(json(m).id)],
+    // A batch post carries no per-reading id: the contract's readings carry their seq as the property n.
+    readTelemetrySeqs: (m) =>
+      m.topic.endsWith('/batch/post')
+        ? Object.entries((JSON.parse(m.payload.toString()) as { params: { properties: Record<string, { value: number }[]> } }).params.properties).flatMap(([name, values]) => (name.endsWith('_n') ? values.map((v) => v.value) : []))
+        : [Number(json(m).id)],
     readReply: (m): ReadReply => ({ address: m.topic, id: json(m).id ?? null, ok: json(m).code === 200 }),
+    payloadProblems: (m) => (m.topic.endsWith('/batch/post') ? [batchPostProblem(JSON.parse(m.payload.toString()) as Record<string, unknown>, CONTRACT_NOW)].filter((p): p is string => p !== undefined) : []),
     unsyncedClock: 'refuses',
   });
 }

@@ -6,6 +6,7 @@ import { commandNameOf, propertyIdentifier } from '../../src/cloud/adapters/alib
 import { parseClientId, signPassword } from '../../src/cloud/adapters/alibaba/sign.ts';
 import { ClockNotSynchronizedError } from '../../src/cloud/errors.ts';
 import { captureLog } from '../helpers/capture-log.ts';
+import { batchPostProblem } from '../emulators/alibaba/alibaba-emulator.ts';
 
 function adapter(cloud: Record<string, unknown> = {}, synced = true) {
   const { config } = parseConfigText(JSON.stringify({ cloud: { provider: 'alibaba', productKey: 'a1B2c3D4e5F', deviceName: 'gw-001', deviceSecret: '0123456789abcdef0123456789abcdef', regionId: 'cn-shanghai', ...cloud } }));
@@ -35,8 +36,27 @@ describe('alibaba signing', () => {
 });
 
 describe('alink', () => {
-  it('posts each reading as a property post with per-value times and its seq as id', () => {
-    const { messages } = adapter().encodeTelemetry([{ id: 'x', seq: 42, sensorId: 'boiler-1', ts: 1000, values: { temp: 21.5, on: true, nothing: null } }]);
+  it('batches readings into one thing.event.property.batch.post, each value with its own time', () => {
+    const { messages } = adapter().encodeTelemetry([
+      { id: 'x', seq: 42, sensorId: 'boiler-1', ts: 1000, values: { temp: 21.5, on: true, nothing: null } },
+      { id: 'y', seq: 43, sensorId: 'boiler-2', ts: 1005, values: { temp: 30 } },
+      { id: 'z', seq: 44, sensorId: 'boiler-1', ts: 2000, values: { temp: 21.6, on: false } },
+    ]);
+    assert.equal(messages.length, 1);
+    assert.equal(messages[0]!.topic, '/sys/a1B2c3D4e5F/gw-001/thing/event/property/batch/post');
+    const body = JSON.parse(messages[0]!.payload as string) as Record<string, unknown>;
+    assert.deepEqual(body, {
+      id: '4200003',
+      version: '1.0',
+      params: { properties: { boiler_1_temp: [{ value: 21.5, time: 1000 }, { value: 21.6, time: 2000 }], boiler_1_on: [{ value: true, time: 1000 }, { value: false, time: 2000 }], boiler_2_temp: [{ value: 30, time: 1005 }] } },
+      method: 'thing.event.property.batch.post',
+    });
+    assert.equal(batchPostProblem(body, 1000), undefined, 'the emulator takes it');
+    assert.match(batchPostProblem({ ...body, params: { properties: { boiler_1_temp: [{ value: 1 }] } } }, 1000) ?? '', /integer time/, 'and refuses a malformed batch');
+    assert.match(batchPostProblem({ ...body, id: 42 }, 1000) ?? '', /decimal string/);
+  });
+  it('with batchPost off, posts each reading as a property post with per-value times and its seq as id', () => {
+    const { messages } = adapter({ batchPost: false }).encodeTelemetry([{ id: 'x', seq: 42, sensorId: 'boiler-1', ts: 1000, values: { temp: 21.5, on: true, nothing: null } }]);
     assert.equal(messages[0]!.topic, '/sys/a1B2c3D4e5F/gw-001/thing/event/property/post');
     assert.deepEqual(JSON.parse(messages[0]!.payload as string), { id: '42', version: '1.0', params: { boiler_1_temp: { value: 21.5, time: 1000 }, boiler_1_on: { value: true, time: 1000 } }, method: 'thing.event.property.post' });
     assert.equal(propertyIdentifier('a.b', 'c-d'), 'a_b_c_d');

@@ -13,7 +13,7 @@ import { seededRandom } from '../helpers/seeded-random.ts';
 function adapter(extra: Partial<ConnectOptions> = {}): CloudAdapter {
   return {
     provider: 'test',
-    maxMessageBytes: 1 << 20,
+    maxMessageBytes: 1 << 20, defaultLingerMs: 0,
     connectOptions: () => Promise.resolve({ url: 'mqtts://hub.example.com:8883', clientId: 'gw-1', protocolVersion: 4, keepaliveSeconds: 60, ...extra }),
     subscriptions: () => [],
     encodeTelemetry: () => ({ messages: [], rejected: [] }),

@@ -89,7 +89,7 @@ function fakeCloud(answers: ('ok' | 'unreachable' | 'refused')[], given?: string
     create(_config, _ctx, held): CloudAdapter {
       return {
         provider: 'fake',
-        maxMessageBytes: 1000,
+        maxMessageBytes: 1000, defaultLingerMs: 0,
         connectOptions: () => Promise.resolve({ url: 'mqtts://fake', clientId: held!.current()!, protocolVersion: 4, keepaliveSeconds: 60 }),
         subscriptions: () => [],
         encodeTelemetry: () => ({ messages: [], rejected: [] }),

@@ -2,33 +2,45 @@
 // (and only the tail), frames never straddle a 4 KB page, and a reading acknowledged before its
 // commit is never written.
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { OutboxJournal } from '../../src/outbox/journal.ts';
 import { decodeFrame, encodeFrame } from '../../src/outbox/journal-frame.ts';
-import { JOURNAL_FILE } from '../../src/outbox/sqlite-outbox.ts';
 import { open, tempDataDir } from '../helpers/outbox-files.ts';
 
 describe('outbox journal', () => {
-  it('reads back its frames and generation; a torn last frame is cut off, the intact ones kept', (t) => {
+  it('reads back its frames and generation; a torn last frame ends them, and the next frame takes its place', (t) => {
     const path = join(tempDataDir(t), 'j');
-    const { journal } = OutboxJournal.open(path, true);
-    journal.reset(7);
+    const { journal: first } = OutboxJournal.open(path, true);
+    const journal = first.recreate(7, 64 * 1024)!;
     journal.append('{"a":1}');
     journal.append('{"b":2}');
     journal.close();
-    // A power cut in the middle of the third frame.
-    const torn = Buffer.alloc(12);
-    torn.writeUInt32LE(100, 0);
-    appendFileSync(path, torn);
+    assert.equal(statSync(path).size, 64 * 1024, 'written to its full size once');
+    // A power cut in the middle of the third frame: its length is there, its checksum never made it.
+    const bytes = readFileSync(path);
+    const end = 8 + '{"g":7}'.length + 2 * (8 + 7);
+    bytes.writeUInt32LE(100, end);
+    bytes.fill(0x41, end + 8, end + 30);
+    writeFileSync(path, bytes);
     const again = OutboxJournal.open(path, true);
     assert.equal(again.contents.generation, 7);
     assert.deepEqual(again.contents.frames, ['{"a":1}', '{"b":2}']);
-    assert.ok(again.contents.discardedBytes > 0);
     again.journal.append('{"c":3}');
     again.journal.close();
     assert.deepEqual(OutboxJournal.open(path, true).contents.frames, ['{"a":1}', '{"b":2}', '{"c":3}'], 'the next frame follows the intact ones');
+  });
+
+  it('after a reset, frames of the older generation further on do not count', (t) => {
+    const path = join(tempDataDir(t), 'j');
+    const { journal } = OutboxJournal.open(path, true);
+    journal.reset(1);
+    for (let i = 0; i < 5; i++) journal.append(`{"old":${i}}`);
+    journal.reset(2);
+    journal.append('{"new":0}');
+    journal.close();
+    assert.deepEqual(OutboxJournal.open(path, true).contents, { generation: 2, frames: ['{"new":0}'] });
   });
 
   it('stops at a frame whose checksum fails', (t) => {
@@ -68,7 +80,7 @@ describe('outbox journal', () => {
     const dataDir = tempDataDir(t);
     const outbox = open(dataDir);
     t.after(() => outbox.close());
-    const journalBytes = () => statSync(join(dataDir, JOURNAL_FILE)).size;
+    const journalBytes = () => outbox.stats().bytes;
     const before = journalBytes();
     for (let i = 0; i < 100; i++) {
       outbox.append({ sensorId: 's', ts: Date.now(), values: { i } });

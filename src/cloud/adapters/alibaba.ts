@@ -4,13 +4,13 @@
 import { z } from 'zod';
 import { secret } from '../../config/primitives.ts';
 import { COMMAND_LIMITS } from '../../commands/command.ts';
-import type { AdapterDefinition, CloudAdapter, ConnectOptions, EncodedTelemetry, IncomingAction } from '../adapter.ts';
+import type { AdapterDefinition, CloudAdapter, ConnectOptions, EncodedTelemetry, IncomingAction, TelemetryRecord } from '../adapter.ts';
 import { ClockNotSynchronizedError, CredentialsUnavailableError } from '../errors.ts';
 import { cloudCommonFields } from '../link-config.ts';
 import { parseBoundedJson } from '../bounded-json.ts';
 import type { OutgoingMessage } from '../message.ts';
 import { readTls } from '../tls-files.ts';
-import { alinkReply, commandNameOf, parseAlinkRequest, propertyPost } from './alibaba/alink.ts';
+import { alinkReply, commandNameOf, parseAlinkRequest, propertyBatchPosts, propertyPost } from './alibaba/alink.ts';
 import { brokerUrl } from './alibaba/broker-url.ts';
 import { alibabaCredentials } from './alibaba/credentials.ts';
 import { mqttClientId, signPassword } from './alibaba/sign.ts';
@@ -34,6 +34,10 @@ const configSchema = z
     signMethod: z.enum(['hmacsha256', 'hmacsha1', 'hmacmd5']).default('hmacsha256'),
     keepalive: z.int().min(30).max(1200).default(300).meta({ description: 'Seconds; the platform refuses anything outside 30-1200.' }),
     historyPost: z.boolean().default(false).meta({ description: 'Send readings delayed by an outage (older than 1 h) as history posts.' }),
+    batchPost: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Send many readings, each with its own time, in one thing.event.property.batch.post (billed as one message). false: one thing.event.property.post per reading.' }),
   })
   .superRefine((c, ctx) => {
     if (!c.deviceSecret && !c.productSecret) ctx.addIssue({ code: 'custom', path: ['deviceSecret'], message: 'expected "deviceSecret", or "productSecret" for dynamic registration' });
@@ -99,22 +103,32 @@ export const alibabaAdapter: AdapterDefinition<typeof configSchema, string> = {
     return {
       provider: 'alibaba',
       maxMessageBytes: MAX_MESSAGE_BYTES,
+      // Billed per message: a second of readings in one batch post.
+      defaultLingerMs: 1000,
       connectOptions(): Promise<ConnectOptions> {
         // Pure: signs with the secret it was handed; a throw in signedOptions becomes the rejection.
         return new Promise((resolve) => resolve(signedOptions()));
       },
-      subscriptions: () => [`${base}/thing/event/property/post_reply`, `${base}/thing/event/property/history/post_reply`, `${base}/thing/service/#`, `${base}/rrpc/request/+`],
+      subscriptions: () => [`${base}/thing/event/property/post_reply`, `${base}/thing/event/property/history/post_reply`, `${base}/thing/event/property/batch/post_reply`, `${base}/thing/service/#`, `${base}/rrpc/request/+`],
       encodeTelemetry(records): EncodedTelemetry {
         const messages: OutgoingMessage[] = [];
         const rejected: EncodedTelemetry['rejected'] = [];
         const now = ctx.now();
+        const live: TelemetryRecord[] = [];
         for (const record of records) {
-          // One post per reading: params are keyed by property, so two readings of one sensor cannot share a post.
           const history = config.historyPost && now - record.ts > HISTORY_AFTER_MS;
+          if (config.batchPost && !history) {
+            live.push(record);
+            continue;
+          }
+          // One post per reading: params are keyed by property, so two readings of one sensor cannot share a post.
           const payload = propertyPost(record, history ? 'thing.event.property.history.post' : 'thing.event.property.post');
           if (Buffer.byteLength(payload) > MAX_MESSAGE_BYTES) rejected.push({ record, reason: `reading is ${Buffer.byteLength(payload)} bytes, over the 256 KB limit` });
           else messages.push({ topic: `${base}/thing/event/property/${history ? 'history/' : ''}post`, payload, qos: 1 });
         }
+        const batches = propertyBatchPosts(live, MAX_MESSAGE_BYTES);
+        for (const payload of batches.payloads) messages.push({ topic: `${base}/thing/event/property/batch/post`, payload, qos: 1 });
+        rejected.push(...batches.rejected);
         return { messages, rejected };
       },
       decodeIncoming(message): IncomingAction<AlibabaReplyTo>[] {

@@ -97,6 +97,10 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
     return {
       provider: 'azure',
       maxMessageBytes: MAX_MESSAGE_BYTES,
+      // IoT Hub meters messages in 4 KB blocks against a daily quota (S1: 400,000): a second of a
+      // gateway's readings in one message keeps 10 readings/s at 86,400 messages a day instead of 864,000.
+      // https://learn.microsoft.com/azure/iot-hub/iot-hub-devguide-quotas-throttling
+      defaultLingerMs: 1000,
       connectOptions(): Promise<ConnectOptions> {
         const now = ctx.now();
         const base = {

@@ -133,6 +133,8 @@ export const waylayAdapter: AdapterDefinition<typeof configSchema> = {
     return {
       provider: 'waylay',
       maxMessageBytes: config.maxMessageBytes,
+      // As for generic MQTT: under the 100 ms commit, and readings taken together share an array.
+      defaultLingerMs: 50,
       connectOptions(): Promise<ConnectOptions> {
         return Promise.resolve({
           url,

@@ -93,6 +93,8 @@ export const xyteAdapter: AdapterDefinition<typeof configSchema, XyteCredentials
     return {
       provider: 'xyte',
       maxMessageBytes: MAX_MESSAGE_BYTES,
+      // Readings that share a timestamp share a message (xyte has one timestamp per message).
+      defaultLingerMs: 50,
       connectOptions(): Promise<ConnectOptions> {
         const credentials = held?.current();
         if (!credentials) return Promise.reject(new CredentialsUnavailableError('no Xyte credentials yet: create the adapter through the registry (adapters/index.ts), which registers the device', 0));

@@ -22,6 +22,8 @@ export interface AlibabaEmulator {
   url: string;
   /** Property posts received, with their Alink ids and params. */
   posts: { id: string; params: Record<string, { value: unknown; time: number }> }[];
+  /** Batch posts (thing.event.property.batch.post) received, each as the readings it carried. */
+  batches: { id: string; readings: Record<string, { value: unknown; time: number }>[] }[];
   violations: { rule: string; detail: string }[];
   refusals: string[];
   connections: { clientId: string; signMethod: string }[];
@@ -44,6 +46,8 @@ export async function startAlibabaEmulator(options: { transport: AlibabaTranspor
   const expectedMode = options.transport === 'tls' ? '2' : '3';
   const deviceOf = new WeakMap<Client, AlibabaDevice>();
   const posts: AlibabaEmulator['posts'] = [];
+  const batches: AlibabaEmulator['batches'] = [];
+  const batchIds = new Map<string, string>();
   const violations: AlibabaEmulator['violations'] = [];
   const refusals: string[] = [];
   const connections: AlibabaEmulator['connections'] = [];
@@ -114,6 +118,19 @@ export async function startAlibabaEmulator(options: { transport: AlibabaTranspor
         posts.push({ id: body.id, params: body.params as never });
         const id = body.id;
         setImmediate(() => void publish(`${packet.topic}_reply`, { id, code: 200, data: {} }));
+      } else if (packet.topic === `${base}/thing/event/property/batch/post`) {
+        const problem = batchPostProblem(body, Date.now());
+        if (problem) return fail('alink-batch', problem);
+        const id = body.id as string;
+        const payload = packet.payload.toString();
+        // Alink ids are unique per device per day: the same id again must be the same request (a redelivery).
+        const earlier = batchIds.get(id);
+        if (earlier !== undefined && earlier !== payload) return fail('alink-id', `batch post id ${id} reused for a different request`);
+        batchIds.set(id, payload);
+        batches.push({ id, readings: flattenBatch(body) });
+        // One post per timestamp, as a per-reading post would have said it: the tests read readings the same way whatever the encoding.
+        for (const params of flattenBatch(body)) posts.push({ id, params });
+        setImmediate(() => void publish(`${packet.topic}_reply`, { id, code: 200, data: {} }));
       } else if (/\/thing\/service\/.+_reply$/.test(packet.topic) || packet.topic.startsWith(`${base}/rrpc/response/`)) {
         const waiter = typeof body.id === 'string' ? pending.get(body.id) : undefined;
         if (!waiter || typeof body.code !== 'number') return fail('alink', `reply ${JSON.stringify(body).slice(0, 200)} echoes no pending id`);
@@ -154,6 +171,7 @@ export async function startAlibabaEmulator(options: { transport: AlibabaTranspor
   return {
     url: `${scheme}://127.0.0.1:${port}${options.transport === 'ws' ? '/' : ''}`,
     posts,
+    batches,
     violations,
     refusals,
     connections,
@@ -190,4 +208,39 @@ export async function startAlibabaEmulator(options: { transport: AlibabaTranspor
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** What is wrong with a thing.event.property.batch.post body, or undefined (help.aliyun.com, device batch report). */
+export function batchPostProblem(body: Record<string, unknown>, now: number): string | undefined {
+  if (typeof body.id !== 'string' || !/^\d{1,32}$/.test(body.id)) return `batch post id must be a decimal string, got ${JSON.stringify(body.id)}`;
+  if (typeof body.version !== 'string') return 'batch post without "version"';
+  if (body.method !== 'thing.event.property.batch.post') return `batch post method ${JSON.stringify(body.method)}`;
+  const params = body.params as { properties?: unknown } | undefined;
+  if (typeof params !== 'object' || params === null || typeof params.properties !== 'object' || params.properties === null || Array.isArray(params.properties)) return 'batch post without params.properties';
+  const properties = params.properties as Record<string, unknown>;
+  if (Object.keys(properties).length === 0) return 'batch post with no properties';
+  for (const [name, values] of Object.entries(properties)) {
+    if (!/^[A-Za-z0-9_]{1,50}$/.test(name)) return `property identifier ${JSON.stringify(name)}`;
+    if (!Array.isArray(values) || values.length === 0) return `property ${name}: expected a non-empty array of {value, time}`;
+    for (const item of values as unknown[]) {
+      const v = item as { value?: unknown; time?: unknown };
+      if (typeof item !== 'object' || item === null || !('value' in v) || typeof v.time !== 'number' || !Number.isInteger(v.time)) return `property ${name}: expected {value, time} with an integer time in ms, got ${JSON.stringify(item).slice(0, 100)}`;
+      // Times more than 24 h away are refused by the platform (a gateway whose clock is unset sends 1970).
+      if (v.time > 1e12 && Math.abs(now - v.time) > 24 * 3600_000 + 60_000) return `property ${name}: time ${v.time} is more than 24 h from now`;
+    }
+  }
+  return undefined;
+}
+
+/** A batch's readings, one params object per distinct time. */
+function flattenBatch(body: Record<string, unknown>): Record<string, { value: unknown; time: number }>[] {
+  const byTime = new Map<number, Record<string, { value: unknown; time: number }>>();
+  for (const [name, values] of Object.entries((body.params as { properties: Record<string, { value: unknown; time: number }[]> }).properties)) {
+    for (const item of values) {
+      let params = byTime.get(item.time);
+      if (!params) byTime.set(item.time, (params = {}));
+      params[name] = item;
+    }
+  }
+  return [...byTime.values()];
 }
