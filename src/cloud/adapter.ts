@@ -66,6 +66,8 @@ export interface TelemetryRecord {
   sensorId: string;
   ts: number;
   values: Record<string, FieldValue>;
+  /** The values as stored JSON text, when the outbox has it: formats that carry them as JSON splice it in. */
+  readonly valuesJson?: string;
   clockUnsynced?: boolean;
 }
 

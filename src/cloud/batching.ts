@@ -9,7 +9,8 @@ import type { OutgoingMessage, PublishProperties } from './message.ts';
  */
 export function packJsonArrays<T>(
   records: TelemetryRecord[],
-  toItem: (record: TelemetryRecord) => T,
+  /** The item for a record, or its JSON text already (a string is taken as serialized JSON, not as a JSON string value). */
+  toItem: (record: TelemetryRecord) => T | string,
   maxBytes: number,
   topicFor: (record: TelemetryRecord) => string,
   properties?: PublishProperties,
@@ -35,7 +36,8 @@ export function packJsonArrays<T>(
       bytes = 2;
     };
     for (const record of group) {
-      const json = JSON.stringify(toItem(record));
+      const item = toItem(record);
+      const json = typeof item === 'string' ? item : JSON.stringify(item);
       // Length in UTF-16 units undercounts only non-ASCII text; measure exactly only then.
       const size = json.length === Buffer.byteLength(json) ? json.length : Buffer.byteLength(json);
       if (size + 2 > maxBytes) {

@@ -161,7 +161,8 @@ export class Forwarder {
         if (message) messages.push(message);
         else this.#log.warn({ event: 'reserved-entry-unreadable', seq: entry.seq }, 'dropping an unreadable reserved outbox entry');
       } else {
-        telemetry.push({ id: entry.id, seq: entry.seq, sensorId: entry.sensorId, ts: entry.ts, values: entry.values, ...(entry.clockUnsynced ? { clockUnsynced: true } : {}) });
+        // The entry is a TelemetryRecord already: no copy, and its values are parsed only if the format needs them.
+        telemetry.push(entry);
       }
     }
     if (telemetry.length > 0) {

@@ -12,6 +12,8 @@ export interface OutboxEntry {
   sensorId: string;
   ts: number;
   values: Record<string, FieldValue>;
+  /** The values as the JSON text stored when the reading came in, for formats that splice it in as is (no parse, no stringify). */
+  readonly valuesJson?: string;
   clockUnsynced?: boolean;
   /** Reserved lane only: what the caller stored (a rendered command reply or event). */
   body?: unknown;

@@ -68,6 +68,34 @@ export function openOutbox(options: OpenOutboxOptions): Outbox {
   return new SqliteOutbox(options);
 }
 
+/**
+ * A leased reading: its values are parsed only when a format needs them as objects; the generic and
+ * Azure formats splice `valuesJson` into the payload as stored (one serialization on the whole path).
+ */
+class StoredReading implements OutboxEntry {
+  readonly lane = 'telemetry' as const;
+  readonly seq: number;
+  readonly id: string;
+  readonly sensorId: string;
+  readonly ts: number;
+  readonly valuesJson: string;
+  readonly clockUnsynced?: true;
+  #values: Record<string, FieldValue> | undefined;
+
+  constructor(seq: number, id: string, sensorId: string, ts: number, valuesJson: string, clockUnsynced: boolean) {
+    this.seq = seq;
+    this.id = id;
+    this.sensorId = sensorId;
+    this.ts = ts;
+    this.valuesJson = valuesJson;
+    if (clockUnsynced) this.clockUnsynced = true;
+  }
+
+  get values(): Record<string, FieldValue> {
+    return (this.#values ??= JSON.parse(this.valuesJson) as Record<string, FieldValue>);
+  }
+}
+
 /** A reading not yet in SQLite: in memory, and in the journal once `journaled`. */
 interface HotReading extends JournalReading {
   journaled: boolean;
@@ -297,9 +325,7 @@ class SqliteOutbox implements Outbox {
   }
 
   #telemetryEntry(seq: number, sensorId: string, ts: number, flags: number, vals: string): OutboxEntry {
-    const entry: OutboxEntry = { seq, id: this.#idPrefix + seq, lane: 'telemetry', sensorId, ts, values: JSON.parse(vals) as Record<string, FieldValue> };
-    if ((flags & FLAG_CLOCK_UNSYNCED) !== 0) entry.clockUnsynced = true;
-    return entry;
+    return new StoredReading(seq, this.#idPrefix + seq, sensorId, ts, vals, (flags & FLAG_CLOCK_UNSYNCED) !== 0);
   }
 
   #leaseCold(room: number, from: 'oldest' | 'newest', record: LeaseRecord, entries: OutboxEntry[]): boolean {

@@ -129,7 +129,7 @@ describe('the official Azure device SDK against the emulator', { timeout: 60_000
     try {
       await client.open();
       client.onDeviceMethod('ping', (_request, response) => void response.send(200, { pong: 'sdk' }));
-      const message = new Message(JSON.stringify([{ sensor: 'sdk', values: { t: 21.5 } }]));
+      const message = new Message(JSON.stringify([{ id: 'sdk1-1', seq: 1, sensor: 'sdk', ts: Date.now(), values: { t: 21.5 } }]));
       message.contentType = 'application/json';
       message.contentEncoding = 'utf-8';
       await client.sendEvent(message);

@@ -54,3 +54,16 @@ describe('compact encoding', () => {
     assert.ok(backlogBytes / 500 < 20, `${backlogBytes / 500} bytes per reading in a backlog`);
   });
 });
+
+describe('the JSON encoding on the hot path', () => {
+  it('splices the stored values text and gives exactly what serializing the reading gives', async () => {
+    const { genericItemJson } = await import('../../src/cloud/adapters/mqtt.ts');
+    for (const values of [{ t: 21.5, s: 'ä "q" \n', on: true, none: null }, {}, { big: 1e21, neg: -0.000001 }]) {
+      for (const clockUnsynced of [false, true]) {
+        const r = record(7, 'boiler "1"', 1_764_270_000_000, values, clockUnsynced);
+        const stored = { ...r, valuesJson: JSON.stringify(values) };
+        assert.equal(genericItemJson(stored), JSON.stringify(toGenericItem(r)));
+      }
+    }
+  });
+});

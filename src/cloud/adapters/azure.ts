@@ -12,7 +12,7 @@ import { ClockNotSynchronizedError } from '../errors.ts';
 import { cloudCommonFields } from '../link-config.ts';
 import type { OutgoingMessage } from '../message.ts';
 import { readTls } from '../tls-files.ts';
-import { toGenericItem } from './mqtt.ts';
+import { genericItemJson } from './mqtt.ts';
 import { deviceSasToken, parseConnectionString } from './azure/sas-token.ts';
 import { parseDesiredPatchTopic, parseMethodTopic, parseTwinResponseTopic } from './azure/twin.ts';
 
@@ -123,7 +123,7 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
       subscriptions: () => [`devices/${id.deviceId}/messages/devicebound/#`, '$iothub/methods/POST/#', '$iothub/twin/res/#', '$iothub/twin/PATCH/properties/desired/#'],
       // Desired properties arrive only while connected: read the whole twin after every connect.
       onConnected: () => [{ topic: `$iothub/twin/GET/?$rid=${nextRid('get')}`, payload: '', qos: 0 }],
-      encodeTelemetry: (records) => packJsonArrays(records, toGenericItem, MAX_MESSAGE_BYTES, () => telemetryTopic),
+      encodeTelemetry: (records) => packJsonArrays(records, genericItemJson, MAX_MESSAGE_BYTES, () => telemetryTopic),
       decodeIncoming(message): IncomingAction<AzureReplyTo, null>[] {
         const method = parseMethodTopic(message.topic);
         if (method) {

@@ -56,6 +56,12 @@ export function toGenericItem(record: TelemetryRecord) {
     : { id: record.id, seq: record.seq, sensor: record.sensorId, ts: record.ts, values: record.values };
 }
 
+/** toGenericItem as JSON text, with the stored values spliced in when the outbox has them: the drain's hot path. */
+export function genericItemJson(record: TelemetryRecord): string {
+  if (record.valuesJson === undefined) return JSON.stringify(toGenericItem(record));
+  return `{"id":${JSON.stringify(record.id)},"seq":${record.seq},"sensor":${JSON.stringify(record.sensorId)},"ts":${record.ts},"values":${record.valuesJson}${record.clockUnsynced ? ',"clockUnsynced":true' : ''}}`;
+}
+
 export const mqttAdapter: AdapterDefinition<typeof configSchema> = {
   provider: 'mqtt',
   configSchema,
@@ -95,7 +101,7 @@ export const mqttAdapter: AdapterDefinition<typeof configSchema> = {
       encodeTelemetry: (records) =>
         config.encoding === 'compact'
           ? encodeCompact(records, compactTopic, config.maxMessageBytes, compactProperties)
-          : packJsonArrays(records, toGenericItem, config.maxMessageBytes, (record) => telemetryTopic(record.sensorId)),
+          : packJsonArrays(records, genericItemJson, config.maxMessageBytes, (record) => telemetryTopic(record.sensorId)),
       decodeIncoming(message): IncomingAction<ReplyAddress>[] {
         if (message.topic !== commandsTopic) return [];
         return decodeCommandJson(message, 'mqtt', repliesTopic);

@@ -123,12 +123,30 @@ export const xyteAdapter: AdapterDefinition<typeof configSchema, XyteCredentials
       encodeTelemetry(records) {
         const messages: OutgoingMessage[] = [];
         const rejected: EncodedTelemetry['rejected'] = [];
+        // A Xyte body has one timestamp and flat telemetries keyed "<sensor>.<field>": readings taken at the
+        // same millisecond (one Modbus sweep, sensors on one tick) share a message; any other reading goes alone.
+        let shared: { ts: number; body: ReturnType<typeof telemetryBody>; bytes: number } | undefined;
+        const flush = () => {
+          if (shared) messages.push({ topic: topic('telemetry'), payload: JSON.stringify(shared.body), qos: 1 });
+          shared = undefined;
+        };
         for (const record of records) {
-          // One message per reading: Xyte's body has a single timestamp.
-          const payload = JSON.stringify(telemetryBody(record));
-          if (Buffer.byteLength(payload) > MAX_MESSAGE_BYTES) rejected.push({ record, reason: `reading is ${Buffer.byteLength(payload)} bytes, over the 256 KB limit` });
-          else messages.push({ topic: topic('telemetry'), payload, qos: 1 });
+          const body = telemetryBody(record);
+          const bytes = Buffer.byteLength(JSON.stringify(body));
+          if (bytes > MAX_MESSAGE_BYTES) {
+            rejected.push({ record, reason: `reading is ${bytes} bytes, over the 256 KB limit` });
+            continue;
+          }
+          const fits = shared && !record.clockUnsynced && shared.body.timestamp !== undefined && shared.ts === record.ts && shared.bytes + bytes <= MAX_MESSAGE_BYTES && Object.keys(body.telemetries).every((key) => !(key in shared!.body.telemetries));
+          if (fits) {
+            Object.assign(shared!.body.telemetries, body.telemetries);
+            shared!.bytes += bytes;
+          } else {
+            flush();
+            shared = { ts: record.ts, body, bytes };
+          }
         }
+        flush();
         if (messages.length > 0) lastTelemetryAt = ctx.now();
         return { messages, rejected };
       },

@@ -30,6 +30,8 @@ export interface AzureEmulator {
   wssUrl: string;
   host: string;
   telemetry: { deviceId: string; topic: string; body: unknown }[];
+  /** Telemetry as the hub's daily quota counts it: 4 KB blocks. */
+  meteredBlocks(): number;
   reported: { deviceId: string; body: unknown }[];
   violations: AzureViolation[];
   /** Accepted connections, with the token expiry each one used. */
@@ -62,6 +64,7 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
   const emulator = {} as AzureEmulator;
   const violations: AzureViolation[] = [];
   const telemetry: AzureEmulator['telemetry'] = [];
+  let meteredBlocks = 0;
   const reported: AzureEmulator['reported'] = [];
   const connections: AzureEmulator['connections'] = [];
   const refusals: AzureEmulator['refusals'] = [];
@@ -134,7 +137,11 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
       if (topic.startsWith(`devices/${deviceId}/messages/events/`)) {
         const parsed = body();
         if (parsed === undefined) return fail('payload', 'telemetry is not JSON');
+        const problem = telemetryBatchProblem(parsed);
+        if (problem) return fail('payload', problem);
         telemetry.push({ deviceId, topic, body: parsed });
+        // The daily quota counts messages in 4 KB blocks (learn.microsoft.com, IoT Hub quotas and throttling).
+        meteredBlocks += Math.max(1, Math.ceil(packet.payload.length / 4096));
       } else if (topic.startsWith('$iothub/methods/res/')) {
         const match = /^\$iothub\/methods\/res\/(\d+)\/\?\$rid=(.+)$/.exec(topic);
         const waiter = match ? pendingMethods.get(match[2]!) : undefined;
@@ -191,6 +198,7 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
     wssUrl: `wss://127.0.0.1:${wssPort}/$iothub/websocket`,
     host: options.host,
     telemetry,
+    meteredBlocks: () => meteredBlocks,
     reported,
     violations,
     connections,
@@ -241,4 +249,16 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
     },
   } satisfies AzureEmulator);
   return emulator;
+}
+
+/** The agent's telemetry body on IoT Hub: a JSON array of readings {id, seq, sensor, ts, values} (README, Azure IoT Hub). */
+export function telemetryBatchProblem(body: unknown): string | undefined {
+  if (!Array.isArray(body) || body.length === 0) return `telemetry is not a non-empty JSON array of readings: ${JSON.stringify(body)?.slice(0, 100)}`;
+  for (const item of body as Record<string, unknown>[]) {
+    if (typeof item !== 'object' || item === null) return 'a telemetry item is not an object';
+    if (typeof item.id !== 'string' || typeof item.seq !== 'number' || typeof item.sensor !== 'string' || typeof item.ts !== 'number' || typeof item.values !== 'object' || item.values === null) {
+      return `a telemetry item lacks id, seq, sensor, ts or values: ${JSON.stringify(item).slice(0, 120)}`;
+    }
+  }
+  return undefined;
 }
