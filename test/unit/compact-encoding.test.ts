@@ -58,7 +58,8 @@ describe('compact encoding', () => {
 describe('the JSON encoding on the hot path', () => {
   it('splices the stored values text and gives exactly what serializing the reading gives', async () => {
     const { genericItemJson } = await import('../../src/cloud/adapters/mqtt.ts');
-    for (const values of [{ t: 21.5, s: 'ä "q" \n', on: true, none: null }, {}, { big: 1e21, neg: -0.000001 }]) {
+    const samples: TelemetryRecord['values'][] = [{ t: 21.5, s: 'ä "q" \n', on: true, none: null }, {}, { big: 1e21, neg: -0.000001 }];
+    for (const values of samples) {
       for (const clockUnsynced of [false, true]) {
         const r = record(7, 'boiler "1"', 1_764_270_000_000, values, clockUnsynced);
         const stored = { ...r, valuesJson: JSON.stringify(values) };
