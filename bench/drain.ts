@@ -53,12 +53,14 @@ try {
   await connected;
   const bytesBefore = await receivedSince(performance.now());
   const start = performance.now();
+  const cpuBefore = process.cpuUsage();
   forwarder.start();
   while (outbox.stats().pending > 0 || session.status().inFlight > 0) {
     await new Promise((r) => setTimeout(r, 20));
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   }
   const end = performance.now();
+  const cpu = process.cpuUsage(cpuBefore);
   const seconds = (end - start) / 1000;
   const status = session.status();
   const bytesUp = (await receivedSince(end)) - bytesBefore;
@@ -70,6 +72,7 @@ try {
     [
       `drain: ${fmt(total)} readings, backlog filled in ${(fillMs / 1000).toFixed(1)} s, drained in ${seconds.toFixed(2)} s`,
       `  readings/s        ${fmt(total / seconds)}`,
+      `  CPU per reading   ${((cpu.user + cpu.system) / total).toFixed(2)} µs (user ${(cpu.user / total).toFixed(2)}, system ${(cpu.system / total).toFixed(2)}; this process, all threads)`,
       `  messages/s        ${fmt(status.publishedMessages / seconds)} (${config.cloud.batchSize} readings per message, ${config.cloud.inFlight} in flight)`,
       `  bytes on wire     ${(bytesUp / total).toFixed(1)} per reading (${fmt(bytesUp)} bytes agent -> broker, MQTT framing included, counted by the broker)`,
       `  RSS               ${(rssBefore / 1024 / 1024).toFixed(0)} MB with the outbox open before the drain, ${(rssPeak / 1024 / 1024).toFixed(0)} MB peak while draining`,
