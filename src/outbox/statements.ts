@@ -3,8 +3,6 @@ import type Database from 'better-sqlite3';
 
 /** Readings per multi-row INSERT: one call into SQLite per 32 readings instead of one per reading. */
 export const ROWS_PER_INSERT = 32;
-/** Columns of a buffered reading, in table order: seq, sensor, ts, flags, vals. */
-export const READING_FIELDS = 5;
 
 export function prepareStatements(db: Database.Database) {
   const oneRow = '(?, ?, ?, ?, ?)';
