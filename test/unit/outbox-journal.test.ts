@@ -2,7 +2,7 @@
 // (and only the tail), frames never straddle a 4 KB page, and a reading acknowledged before its
 // commit is never written.
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { OutboxJournal } from '../../src/outbox/journal.ts';
@@ -112,5 +112,32 @@ describe('outbox journal', () => {
     const lease = second.lease({ max: 100, from: 'oldest' })!;
     assert.deepEqual(lease.entries.map((e) => e.values.i), [4, 5, 6, 7, 8, 9]);
     assert.ok(second.append({ sensorId: 's', ts: Date.now(), values: {} }) > delivered, 'a delivered reading that was never written keeps its id to itself');
+  });
+});
+
+describe('an outbox written by the agent before the journal', () => {
+  it('opens with its backlog, converted from WAL, ids going on from its lastSeq', async (t) => {
+    const { default: Database } = await import('better-sqlite3');
+    const dataDir = tempDataDir(t);
+    const db = new Database(join(dataDir, 'outbox.db'));
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma('journal_mode = WAL');
+    db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE readings (seq INTEGER PRIMARY KEY, sensor TEXT NOT NULL, ts INTEGER NOT NULL, flags INTEGER NOT NULL, vals TEXT NOT NULL);
+      CREATE TABLE reserved (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, body TEXT NOT NULL);
+      CREATE TABLE drops (sensor TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;`);
+    db.pragma('user_version = 1');
+    db.prepare("INSERT INTO meta VALUES ('epoch', 'oldepoch'), ('lastSeq', '41')").run();
+    for (let seq = 38; seq <= 40; seq++) db.prepare('INSERT INTO readings VALUES (?, ?, ?, 0, ?)').run(seq, 'boiler', Date.now() - 1000 + seq, JSON.stringify({ seq }));
+    db.prepare("INSERT INTO reserved VALUES (41, 1700000000000, '{\"topic\":\"r\"}')").run();
+    db.close();
+    const outbox = open(dataDir);
+    t.after(() => outbox.close());
+    assert.equal(outbox.stats().pending, 3);
+    assert.equal(outbox.stats().pendingReserved, 1);
+    assert.equal(existsSync(join(dataDir, 'outbox.db-wal')), false, 'converted to a rollback journal');
+    const lease = outbox.lease({ max: 10, from: 'oldest' })!;
+    assert.deepEqual(lease.entries.map((e) => e.id), ['gw-1-oldepoch-41', 'gw-1-oldepoch-38', 'gw-1-oldepoch-39', 'gw-1-oldepoch-40'], 'the same ids as before: a cloud deduplicating sees no new readings');
+    assert.ok(outbox.append({ sensorId: 'boiler', ts: 2000, values: {} }) > 41);
   });
 });
