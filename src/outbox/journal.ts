@@ -23,8 +23,8 @@ import { DataDirError } from '../errors.ts';
 
 const PAGE = 4096;
 const FRAME_HEADER = 8;
-/** A journal is at most a few MB (its limit is set by the outbox); anything claiming more is damage. */
-const MAX_FRAME = 64 * 1024 * 1024;
+/** A frame claiming more than the journal can hold is damage. */
+const MAX_FRAME = 16 * 1024 * 1024;
 
 export interface JournalContents {
   generation: number;
@@ -158,8 +158,11 @@ function writeAll(fd: number, buffer: Buffer, position: number): void {
   while (written < buffer.length) written += writeSync(fd, buffer, written, buffer.length - written, position + written);
 }
 
+/** The journal is at most 1 MB (journalLimit); a bigger file is damage or tampering, and only its start can hold frames worth reading. */
+const MAX_READ = 16 * 1024 * 1024;
+
 function readFrames(fd: number): { generation: number; frames: string[]; validBytes: number } {
-  const size = fstatSync(fd).size;
+  const size = Math.min(fstatSync(fd).size, MAX_READ);
   const data = Buffer.allocUnsafe(size);
   let read = 0;
   while (read < size) {
