@@ -139,7 +139,10 @@ export class Agent {
     const pipeline = this.#pipeline;
     const now = Date.now();
     const sensors: Record<string, SensorStatus> = {};
-    for (const source of pipeline?.sources ?? []) sensors[source.id] = { type: source.type, ...source.stats() };
+    for (const source of pipeline?.sources ?? []) {
+      const reporter = pipeline?.reporters.get(source.id);
+      sensors[source.id] = { type: source.type, ...source.stats(), report: reporter?.mode ?? 'every', reported: reporter?.reported ?? 0 };
+    }
     return {
       agentId: this.config.agent.id,
       version: AGENT_VERSION,

@@ -20,8 +20,10 @@ import { DeferredOutbox } from './outbox/deferred-outbox.ts';
 import type { Outbox } from './outbox/outbox.ts';
 import { PartList, type Part } from './part-list.ts';
 import { createSource } from './sources/index.ts';
+import { createReporter, type Reporter } from './sources/report/reporter.ts';
 import type { Source } from './sources/source.ts';
 import type { StatusSnapshot } from './status/snapshot.ts';
+import { systemTimers } from './timers.ts';
 import { AGENT_VERSION } from './version.ts';
 
 export interface PipelineHooks {
@@ -39,6 +41,8 @@ export class Pipeline {
   /** Opens in start(); until then its stats() are empty. */
   readonly outbox: Outbox;
   readonly sources: Source[];
+  /** Per sensor id: what decides which of its readings reach the outbox (its `report` section). */
+  readonly reporters: ReadonlyMap<string, Reporter>;
   readonly adapter: CloudAdapter;
   readonly session: CloudSession;
   readonly forwarder: Forwarder;
@@ -54,9 +58,14 @@ export class Pipeline {
     this.config = config;
     const outbox = new DeferredOutbox({ dataDir: config.agent.dataDir, agentId: config.agent.id, config: config.outbox, log: log.child({ component: 'outbox' }), now });
     this.outbox = outbox;
-    this.sources = config.sensors.map((sensor) =>
-      createSource(sensor, { log: log.child({ component: 'sensor', sensor: sensor.id }), emit: (reading) => void outbox.append(reading), now, clockSynchronized: synchronized }),
-    );
+    const reporters = new Map<string, Reporter>();
+    this.reporters = reporters;
+    const wallTimers = { ...systemTimers, now };
+    this.sources = config.sensors.map((sensor) => {
+      const reporter = createReporter({ sensorId: sensor.id, config: sensor.report, emit: (reading) => void outbox.append(reading), timers: wallTimers, elapsed: () => performance.now() });
+      reporters.set(sensor.id, reporter);
+      return createSource(sensor, { log: log.child({ component: 'sensor', sensor: sensor.id }), emit: (reading) => reporter.offer(reading), now, clockSynchronized: synchronized });
+    });
     this.adapter = createAdapter(config.cloud, {
       agentId: config.agent.id,
       agentVersion: AGENT_VERSION,
@@ -140,7 +149,11 @@ export class Pipeline {
         name: `sensor ${source.id}`,
         // A sensor that cannot start (port missing) retries by itself; it must never stop the others.
         start: () => source.start().catch((error: unknown) => log.error({ event: 'sensor-start-failed', sensor: source.id, err: error }, `sensor ${source.id} failed to start`)),
-        stop: () => source.stop(),
+        stop: async () => {
+          await source.stop();
+          // A window in progress goes to the outbox before it closes.
+          this.reporters.get(source.id)?.stop();
+        },
       })),
       { name: 'health', start: () => this.health.start(), stop: () => this.health.stop() },
     ];

@@ -1,7 +1,7 @@
 // `edge-agent status` as text a technician reads over a slow SSH session: the important line first.
 import bytes from 'bytes';
 import ms from 'ms';
-import type { StatusSnapshot } from '../status/snapshot.ts';
+import type { SensorStatus, StatusSnapshot } from '../status/snapshot.ts';
 
 const ago = (now: number, at: number | null) => (at === null ? 'never' : `${ms(Math.max(0, now - at))} ago`);
 
@@ -30,9 +30,17 @@ export function formatStatus(s: StatusSnapshot): string {
     `commands   ${s.commands.received} received, ${s.commands.succeeded} ok, ${s.commands.failed} failed, ${s.commands.refused} refused${s.commands.dropped ? `, ${s.commands.dropped} dropped unanswered (flood or oversize)` : ''}`,
     `sensors`,
     ...Object.entries(s.sensors).map(
-      ([id, st]) => `  ${id.padEnd(16)} ${st.type.padEnd(12)} ${String(st.readings).padStart(8)} readings, last ${ago(s.now, st.lastReadingAt)}; ${st.parseErrors} parse errors, ${st.ioErrors} I/O errors${st.lastError ? `; last error: ${st.lastError}` : ''}`,
+      ([id, st]) =>
+        `  ${id.padEnd(16)} ${st.type.padEnd(12)} ${String(st.readings).padStart(8)} readings${reduction(st)}, last ${ago(s.now, st.lastReadingAt)}; ${st.parseErrors} parse errors, ${st.ioErrors} I/O errors${st.lastError ? `; last error: ${st.lastError}` : ''}`,
     ),
     ...(s.recentErrors.length > 0 ? ['recent errors', ...s.recentErrors.slice(0, 5).map((e) => `  ${ago(s.now, e.at)}  [${e.component}] ${e.message}`)] : []),
   ];
   return lines.join('\n');
+}
+
+/** " (report on change: 12 reported, 1.1%)": what a report mode saves, for a technician tuning a deadband. */
+function reduction(sensor: SensorStatus): string {
+  if (sensor.report === 'every') return '';
+  const share = sensor.readings === 0 ? '' : `, ${((100 * sensor.reported) / sensor.readings).toFixed(1)}%`;
+  return ` (report ${sensor.report === 'change' ? 'on change' : 'per window'}: ${sensor.reported} reported${share})`;
 }

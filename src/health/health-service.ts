@@ -75,7 +75,14 @@ export class HealthService {
         'outbox.bytes': snapshot.outbox.bytes,
         'link.reconnects': snapshot.link.reconnects,
         'link.publishRate': Math.round(snapshot.link.publishRate * 100) / 100,
-        ...Object.fromEntries(Object.entries(snapshot.sensors).flatMap(([id, s]) => [[`sensor.${id}.readings`, s.readings], [`sensor.${id}.parseErrors`, s.parseErrors]])),
+        ...Object.fromEntries(
+          Object.entries(snapshot.sensors).flatMap(([id, s]) => [
+            [`sensor.${id}.readings`, s.readings],
+            [`sensor.${id}.parseErrors`, s.parseErrors],
+            // Where a report mode reduces, what it let through (with `every` it is `readings`).
+            ...(s.report === 'every' ? [] : [[`sensor.${id}.reported`, s.reported]]),
+          ]),
+        ),
       },
       ...(snapshot.clockSynchronized ? {} : { clockUnsynced: true }),
     };

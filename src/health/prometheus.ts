@@ -48,7 +48,8 @@ export function renderPrometheus(s: StatusSnapshot, gateway: GatewaySample | und
   out.metric('edge_agent_outbox_unstored_readings_total', 'counter', 'Readings that arrived while the outbox could not be opened (held in memory, then stored or dropped).', one(s.outbox.unstored ?? 0));
   if (typeof s.storageWrittenBytes === 'number') out.metric('edge_agent_storage_written_bytes_total', 'counter', 'Bytes the agent caused to be written to storage since it started (/proc/self/io write_bytes; the outbox above all): the wear on an SD card or eMMC.', one(s.storageWrittenBytes));
   out.metric('edge_agent_dropped_readings_total', 'counter', 'Readings dropped by retention or as too large, per sensor.', Object.entries(s.outbox.dropped).map(([sensor, n]) => [{ sensor }, n]));
-  out.metric('edge_agent_sensor_readings_total', 'counter', 'Readings produced per sensor.', perSensor((x) => x.readings));
+  out.metric('edge_agent_sensor_readings_total', 'counter', 'Readings taken per sensor.', perSensor((x) => x.readings));
+  out.metric('edge_agent_sensor_reported_total', 'counter', 'Readings per sensor that its report mode let through to the outbox (every, change or window).', perSensor((x) => x.reported));
   out.metric('edge_agent_sensor_parse_errors_total', 'counter', 'Input that could not be decoded, per sensor.', perSensor((x) => x.parseErrors));
   out.metric('edge_agent_sensor_io_errors_total', 'counter', 'Port, timeout and device errors, per sensor.', perSensor((x) => x.ioErrors));
   out.metric('edge_agent_sensor_last_reading_age_seconds', 'gauge', 'Seconds since the sensor last produced a reading.', perSensor((x) => (x.lastReadingAt === null ? NaN : (s.now - x.lastReadingAt) / 1000)));

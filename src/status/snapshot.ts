@@ -37,6 +37,9 @@ export type SessionStatus = Omit<LinkStatus, 'publishedReadings' | 'publishRate'
 
 export interface SensorStatus extends SensorStats {
   type: string;
+  /** The sensor's report mode, and how many of its `readings` (taken) went to the outbox: the reduction it buys. */
+  report: 'every' | 'change' | 'window';
+  reported: number;
 }
 
 export interface CommandStats {

@@ -38,8 +38,10 @@ const seqs = (hub: AlibabaEmulator) => new Set(hub.posts.flatMap((p) => (p.param
 describe('alibaba end to end', { timeout: 120_000 }, () => {
   for (const [transport, signMethod] of [['tcp', 'hmacsha256'], ['tls', 'hmacsha1'], ['ws', 'hmacmd5']] as const) {
     it(`over ${transport} with ${signMethod}: every reading arrives; service, property set and RRPC round trips`, async () => {
-      const { hub } = await setup(transport, signMethod);
-      await hub.waitFor(() => seqs(hub).size >= 100, 20_000, 'all 100 readings');
+      const { hub, agent } = await setup(transport, signMethod);
+      await hub.waitFor(() => seqs(hub).size >= 100, 20_000, 'all 100 readings').catch((error: Error) => {
+        throw new Error(`${error.message}; ${seqs(hub).size} arrived over ${hub.connections.length} connections; the agent's last log lines:\n${agent.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${agent.stderr.join('').slice(-1500)}`);
+      });
       assert.deepEqual([...seqs(hub)].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1));
       assert.equal(hub.connections[0]!.signMethod, signMethod);
       assert.ok(hub.posts.every((p) => /^\d+$/.test(p.id)), 'Alink ids are decimal strings');

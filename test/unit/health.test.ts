@@ -19,7 +19,7 @@ export function snapshot(overrides: Partial<StatusSnapshot> = {}): StatusSnapsho
     clockSynchronized: true,
     link: { provider: 'mqtt', endpoint: 'mqtt://x', state: 'connected', since: now - 50_000, lastConnectedAt: now - 50_000, reconnects: 2, nextAttemptAt: null, lastError: null, lastErrorAt: null, inFlight: 1, publishedReadings: 100, publishedMessages: 10, bytesSent: 5000, publishRate: 1.5, refusedMessages: 0, refusing: null },
     outbox: { pending: 5, pendingReserved: 0, leased: 0, oldestTs: now - 2000, bytes: 1000, maxBytes: 10_000, dropped: { 'room "1"': 3 }, lastSeq: 105, committedSeq: 105, commits: 20, diskFull: false },
-    sensors: { room: { type: 'simulated', readings: 105, parseErrors: 1, ioErrors: 0, lastReadingAt: now - 1000, lastError: null, lastErrorAt: null } },
+    sensors: { room: { type: 'simulated', readings: 105, parseErrors: 1, ioErrors: 0, lastReadingAt: now - 1000, lastError: null, lastErrorAt: null, report: 'every', reported: 105 } },
     commands: { received: 3, succeeded: 2, failed: 1, refused: 0, running: 0 },
     recentErrors: [],
     ...overrides,

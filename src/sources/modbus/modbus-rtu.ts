@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { duration } from '../../config/primitives.ts';
 import { RateLimitedLog } from '../../log.ts';
 import type { FieldValue, Reading } from '../reading.ts';
-import { sensorIdSchema } from '../sensor-id.ts';
+import { sensorCommonFields } from '../sensor-fields.ts';
 import { serialPortFields } from '../serial/serial-config.ts';
 import { emptySensorStats, type ModbusWriteRequest, type Source, type SourceContext, type SourceType } from '../source.ts';
 import { acquireBus, releaseBus, type ModbusBus } from './modbus-bus.ts';
@@ -25,7 +25,7 @@ const registerSchema = z.strictObject({
 
 const configSchema = z
   .strictObject({
-    id: sensorIdSchema,
+    ...sensorCommonFields,
     type: z.literal('modbus-rtu'),
     ...serialPortFields,
     unitId: z.int().min(1).max(247).meta({ description: 'Slave address on the bus. Sensors with the same port share one bus; requests on it go one at a time.' }),

@@ -97,6 +97,7 @@ export class SerialConnection {
         return;
       }
       if (this.#lastFailure) this.#log.info({ event: 'serial-reopened', port: s.port }, `serial port ${s.port} is open again`);
+      else this.#log.info({ event: 'serial-opened', port: s.port, baudRate: s.baudRate }, `serial port ${s.port} open at ${s.baudRate} baud`);
       this.#lastFailure = '';
       this.#retryMs = FIRST_RETRY_MS;
       this.#events.opened();

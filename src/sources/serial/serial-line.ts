@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { duration } from '../../config/primitives.ts';
 import { RateLimitedLog } from '../../log.ts';
 import type { Reading } from '../reading.ts';
-import { sensorIdSchema } from '../sensor-id.ts';
+import { sensorCommonFields } from '../sensor-fields.ts';
 import { emptySensorStats, type Source, type SourceType } from '../source.ts';
 import { applyFields, createDecoder, type Decoded } from './line-decoders.ts';
 import { LineSplitter } from './line-splitter.ts';
@@ -35,7 +35,7 @@ const fieldSchema = z.strictObject({
 
 const configSchema = z
   .strictObject({
-    id: sensorIdSchema,
+    ...sensorCommonFields,
     type: z.literal('serial-line'),
     ...serialPortFields,
     delimiter: z.string().min(1).default('\n').meta({ description: 'End of a line; "\\r\\n" for CRLF devices.' }),

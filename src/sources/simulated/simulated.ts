@@ -3,11 +3,11 @@
 import { z } from 'zod';
 import { duration } from '../../config/primitives.ts';
 import { emptySensorStats, type Source, type SourceType } from '../source.ts';
-import { sensorIdSchema } from '../sensor-id.ts';
+import { sensorCommonFields } from '../sensor-fields.ts';
 
 const configSchema = z
   .strictObject({
-    id: sensorIdSchema,
+    ...sensorCommonFields,
     type: z.literal('simulated'),
     interval: duration({ min: '10ms', max: '1d' }).prefault('1s').meta({ description: 'How often to produce a reading.' }),
     perTick: z.int().min(1).max(10_000).default(1).meta({ description: 'Readings produced at each interval (load tests). Default 1.' }),
