@@ -654,7 +654,12 @@ class SqliteOutbox implements Outbox {
           this.#s.clearAcked.run();
           for (const range of this.#coldAcked.list) this.#s.insertAcked.run(range.lo, range.hi);
         }
-        for (const seq of ackedReserved) coldReserved -= this.#s.deleteReserved.run(seq).changes;
+        for (const seq of ackedReserved) {
+          const length = this.#s.deleteReserved.get(seq) as number | undefined;
+          if (length === undefined) continue;
+          coldReserved--;
+          reservedBytes -= length;
+        }
         coldRows += this.#insertReadings(moving);
         for (const r of reserved) {
           coldReserved += this.#s.insertReserved.run(r.seq, r.ts, r.body).changes;
@@ -784,7 +789,7 @@ class SqliteOutbox implements Outbox {
     for (const [seq, size] of this.#s.reservedSizes.all() as [number, number][]) {
       if (bytes >= bytesToFree) break;
       if (this.#leasedReserved.has(seq)) continue;
-      this.#s.deleteReserved.run(seq);
+      if (this.#s.deleteReserved.get(seq) === undefined) continue;
       count++;
       bytes += size;
     }
@@ -821,7 +826,14 @@ class SqliteOutbox implements Outbox {
     try {
       const freed = this.#db.transaction(() => {
         let rows = this.#deleteAckedRows();
-        const reservedRows = this.#ackedReserved.reduce((n, seq) => n + this.#s.deleteReserved.run(seq).changes, 0);
+        let reservedRows = 0;
+        let reservedBytes = 0;
+        for (const seq of this.#ackedReserved) {
+          const length = this.#s.deleteReserved.get(seq) as number | undefined;
+          if (length === undefined) continue;
+          reservedRows++;
+          reservedBytes += length;
+        }
         let droppedRows = 0;
         if (this.#config.whenFull === 'drop-oldest') {
           const held = this.#hot.filter((r) => !r.journaled).length;
@@ -832,7 +844,7 @@ class SqliteOutbox implements Outbox {
           hotDrops = want - droppedRows;
         }
         rows += droppedRows;
-        return { rows, reservedRows };
+        return { rows, reservedRows, reservedBytes };
       })();
       // The table had too few: the oldest in memory go too (they would not fit either).
       const fromMemory: SensorCounts = new Map();
@@ -852,6 +864,7 @@ class SqliteOutbox implements Outbox {
       this.#coldAckedRows = 0;
       for (const seq of this.#ackedReserved) this.#leasedReserved.delete(seq);
       this.#coldReserved -= freed.reservedRows;
+      this.#reservedStoredBytes -= freed.reservedBytes;
       this.#ackedReserved = [];
       this.#drops.add(dropped, 'disk full, policy drop-oldest', true);
       try {

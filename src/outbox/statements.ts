@@ -16,7 +16,8 @@ export function prepareStatements(db: Database.Database) {
     countBetween: db.prepare('SELECT count(*) FROM readings WHERE seq BETWEEN ? AND ?').pluck(),
     anyAged: db.prepare('SELECT 1 FROM readings WHERE seq < ? AND ts < ? AND (flags & 1) = 0 LIMIT 1').pluck(),
     deleteRange: db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ?'),
-    deleteReserved: db.prepare('DELETE FROM reserved WHERE seq = ?'),
+    /** Returns the deleted body's length (undefined when there was no such row): the reserved lane's byte count follows. */
+    deleteReserved: db.prepare('DELETE FROM reserved WHERE seq = ? RETURNING length(body)').pluck(),
     leaseOldest: db.prepare('SELECT seq, sensor, ts, flags, vals FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?').raw(),
     leaseNewest: db.prepare('SELECT seq, sensor, ts, flags, vals FROM readings WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?').raw(),
     leaseReserved: db.prepare('SELECT seq, ts, body FROM reserved ORDER BY seq LIMIT ?').raw(),

@@ -101,6 +101,29 @@ test('the reserved lane has its own budget: replies are stored while telemetry i
   assert.ok(outbox.stats().dropped.$reserved! > 0);
 });
 
+test('delivered replies give their bytes back to the reserved budget: a long-running agent never drops a reply for replies long gone', (t) => {
+  const dataDir = tempDataDir(t);
+  const outbox = open(dataDir, { maxBytes: '1MB', reservedBytes: '64KB' });
+  t.after(() => outbox.close());
+  const reply = 'y'.repeat(1000);
+  // One reply stays out on lease throughout (its message in flight), so the table is never empty of replies.
+  outbox.appendReserved({ reply, stuck: true });
+  outbox.purge({ sensorId: 'nobody' });
+  assert.equal(outbox.lease({ max: 1, from: 'oldest' })!.entries.length, 1);
+  // Ten rounds of 40 KB of replies, each stored in the table (purge moves what is in memory there) and then delivered.
+  for (let round = 0; round < 10; round++) {
+    for (let i = 0; i < 40; i++) outbox.appendReserved({ reply, round, i });
+    outbox.purge({ sensorId: 'nobody' });
+    for (let lease = outbox.lease({ max: 100, from: 'oldest' }); lease; lease = outbox.lease({ max: 100, from: 'oldest' })) outbox.ack(lease.leaseId);
+    outbox.purge({ sensorId: 'nobody' });
+  }
+  // 41 KB pending now, within the 64 KB budget: none may be dropped.
+  for (let i = 0; i < 40; i++) outbox.appendReserved({ reply, last: i });
+  outbox.purge({ sensorId: 'nobody' });
+  assert.equal(outbox.stats().pendingReserved, 41);
+  assert.equal(outbox.stats().dropped.$reserved, undefined);
+});
+
 test('space is given back once an outage has drained', (t) => {
   const dataDir = tempDataDir(t);
   let now = Date.now();
