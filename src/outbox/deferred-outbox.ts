@@ -25,8 +25,8 @@ export class DeferredOutbox implements Outbox {
     return this.#opened().append(reading);
   }
 
-  appendReserved(body: unknown): number {
-    return this.#opened().appendReserved(body);
+  appendReserved(body: unknown, destination?: string): number {
+    return this.#opened().appendReserved(body, destination);
   }
 
   flush(): void {

@@ -10,6 +10,13 @@ export interface SeqRange {
 export class LeaseRanges {
   #ranges: SeqRange[] = [];
 
+  /** From ranges that are sorted and disjoint already. */
+  static of(ranges: readonly SeqRange[]): LeaseRanges {
+    const leases = new LeaseRanges();
+    leases.#ranges = ranges.map((r) => ({ ...r }));
+    return leases;
+  }
+
   get size(): number {
     return this.#ranges.length;
   }
@@ -54,6 +61,13 @@ export class LeaseRanges {
 export class MergedRanges {
   #ranges: SeqRange[] = [];
 
+  /** A copy of sorted, disjoint ranges. */
+  static of(ranges: readonly SeqRange[]): MergedRanges {
+    const merged = new MergedRanges();
+    merged.#ranges = ranges.map((r) => ({ ...r }));
+    return merged;
+  }
+
   get list(): readonly SeqRange[] {
     return this.#ranges;
   }
@@ -80,6 +94,26 @@ export class MergedRanges {
   clear(): void {
     this.#ranges = [];
   }
+}
+
+/** The seqs every list covers (each list sorted and disjoint): rows every destination acknowledged. */
+export function intersectAll(lists: readonly (readonly SeqRange[])[]): SeqRange[] {
+  if (lists.length === 0) return [];
+  let common: SeqRange[] = [...lists[0]!];
+  for (const list of lists.slice(1)) {
+    const next: SeqRange[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < common.length && j < list.length) {
+      const lo = Math.max(common[i]!.lo, list[j]!.lo);
+      const hi = Math.min(common[i]!.hi, list[j]!.hi);
+      if (lo <= hi) next.push({ lo, hi });
+      if (common[i]!.hi < list[j]!.hi) i++;
+      else j++;
+    }
+    common = next;
+  }
+  return common;
 }
 
 /** Open intervals (lo, hi) holding neither leased nor acknowledged seqs, from the oldest or the newest end. */

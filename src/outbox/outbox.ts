@@ -40,6 +40,8 @@ export interface OutboxStats {
   commits: number;
   /** Set while the disk is full (SQLITE_FULL): appends are held, then the policy applies. */
   diskFull: boolean;
+  /** Per destination, when there are several (`pending` above is the largest of theirs). */
+  destinations?: Record<string, DestinationStats>;
   /** Present while the outbox file cannot be opened (a full disk or an I/O error at start): the agent runs on, holding readings in memory. */
   unavailable?: OutboxUnavailable;
   /** Readings that arrived while the outbox could not be opened, since the agent started: held in memory instead of stored (then stored, or dropped past the bound). */
@@ -68,13 +70,22 @@ export interface LeaseOptions {
    * the forwarder's linger. Reserved entries and a stored backlog are never held back. Default 1.
    */
   minLive?: number;
+  /** Which destination leases (each has its own progress); default the first. */
+  destination?: string;
+}
+
+/** One destination's side of the outbox. */
+export interface DestinationStats {
+  /** Telemetry this destination has not acknowledged yet. */
+  pending: number;
+  leased: number;
 }
 
 export interface Outbox {
   /** Buffers a reading; it is committed within commitInterval. Returns its sequence number (0 while the outbox is unavailable: it is numbered when stored). */
   append(reading: Reading): number;
-  /** Buffers a command reply or event in the reserved lane, which retention never drops to make room for telemetry. */
-  appendReserved(body: unknown): number;
+  /** Buffers a command reply or event in the reserved lane, which retention never drops to make room for telemetry; it goes to `destination` only (default the first). */
+  appendReserved(body: unknown, destination?: string): number;
   /** Commits what is buffered now. */
   flush(): void;
   /** Takes up to `max` pending, unleased entries, or undefined when there are none. */

@@ -2,7 +2,10 @@
 import type Database from 'better-sqlite3';
 import { AgentError, ExitCode } from '../errors.ts';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+
+/** The destination of a config with one `cloud` section; what a file from before destinations was delivering to. */
+export const SINGLE_DESTINATION = 'cloud';
 
 /** Migrations from version N-1 to N, by index N-1. Append only; never edit a shipped one. */
 const MIGRATIONS: readonly string[] = [
@@ -17,6 +20,13 @@ const MIGRATIONS: readonly string[] = [
   // deleting rows one range at a time rewrites (and journals) every page they were on.
   `
   CREATE TABLE acked (lo INTEGER PRIMARY KEY, hi INTEGER NOT NULL);
+  `,
+  // Several destinations: each acknowledges on its own, and a reply goes to the one its command came from.
+  `
+  CREATE TABLE acked_by (dest TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, PRIMARY KEY (dest, lo)) WITHOUT ROWID;
+  INSERT INTO acked_by (dest, lo, hi) SELECT 'cloud', lo, hi FROM acked;
+  DROP TABLE acked;
+  ALTER TABLE reserved ADD COLUMN dest TEXT NOT NULL DEFAULT 'cloud';
   `,
 ];
 

@@ -24,9 +24,10 @@ import { DropCounter } from './drop-counter.ts';
 import { heldReadingsLimit } from './held-readings.ts';
 import { OutboxJournal } from './journal.ts';
 import { decodeFrame, encodeFrame, type JournalReading, type JournalReserved } from './journal-frame.ts';
-import { gapsBetween, LeaseRanges, MergedRanges, type SeqRange } from './lease-ranges.ts';
-import type { Lease, LeaseOptions, Outbox, OutboxEntry, OutboxStats } from './outbox.ts';
+import { gapsBetween, intersectAll, LeaseRanges, MergedRanges, type SeqRange } from './lease-ranges.ts';
+import type { DestinationStats, Lease, LeaseOptions, Outbox, OutboxEntry, OutboxStats } from './outbox.ts';
 import { reservedBudget, rowsToDrop, telemetryBudget } from './retention.ts';
+import { SINGLE_DESTINATION } from './schema.ts';
 import { dropNewest, dropOldest, dropOlderThan, type SensorCounts } from './row-drops.ts';
 import { prepareStatements, readStoredState, ROWS_PER_INSERT, type Statements } from './statements.ts';
 import { openStoreFile } from './store-file.ts';
@@ -44,6 +45,33 @@ export interface OpenOutboxOptions {
   timers?: Timers;
   /** Caps the file at this many pages: tests provoke SQLITE_FULL with it. */
   maxPageCount?: number;
+  /**
+   * Where readings go, each with its own progress: a reading leaves the outbox when every destination
+   * that wants it acknowledged it. Default one, "cloud" (a config with one `cloud` section).
+   */
+  destinations?: OutboxDestination[];
+}
+
+export interface OutboxDestination {
+  id: string;
+  /** Which sensors' readings it gets; default all. */
+  wants?: (sensorId: string) => boolean;
+}
+
+/** One destination's progress through the stored readings. */
+interface Progress {
+  readonly id: string;
+  /** Its bit in a hot reading's `leased` and `acked` masks. */
+  readonly bit: number;
+  readonly wants: (sensorId: string) => boolean;
+  /** Table rows out on lease to it. */
+  readonly leased: LeaseRanges;
+  /** Table rows it acknowledged (kept until every destination has and the rows can go). */
+  acked: MergedRanges;
+  /** Rows of the table that `acked` covers. */
+  ackedRows: number;
+  /** Acknowledgements to put in the next journal frame. */
+  journalAcks: SeqRange[];
 }
 
 const FLAG_CLOCK_UNSYNCED = 1;
@@ -99,7 +127,9 @@ class StoredReading implements OutboxEntry {
 /** A reading not yet in SQLite: in memory, and in the journal once `journaled`. */
 interface HotReading extends JournalReading {
   journaled: boolean;
-  leased: boolean;
+  /** Destination bits: out on lease to them, and acknowledged by them (or not wanted). Gone when every bit is acknowledged. */
+  leased: number;
+  acked: number;
   gone: boolean;
 }
 
@@ -110,6 +140,7 @@ interface HotReserved extends JournalReserved {
 }
 
 interface LeaseRecord {
+  dest: Progress;
   /** Telemetry leased from SQLite: one contiguous seq range and how many rows it holds. */
   cold?: { range: SeqRange; count: number };
   /** Telemetry leased from memory. */
@@ -136,20 +167,17 @@ class SqliteOutbox implements Outbox {
   /** Readings in memory, in seq order: the journaled ones first, then those not yet written. */
   #hot: HotReading[] = [];
   #hotReserved: HotReserved[] = [];
-  /** SQLite rows out on lease. */
-  readonly #leasedTelemetry = new LeaseRanges();
-  /** SQLite rows the cloud acknowledged (kept until the table can be emptied at once). */
-  readonly #coldAcked = new MergedRanges();
-  #coldAckedRows = 0;
+  readonly #destinations: Progress[];
+  /** Every destination's bit set: a hot reading with all of them acknowledged is gone. */
+  readonly #allAcked: number;
   #coldRows: number;
+  /** The acked_by table needs rewriting at the next spill. */
   #ackedRangesChanged = false;
   /** Reserved SQLite rows out on lease or acknowledged and not yet deleted. */
   readonly #leasedReserved = new Set<number>();
   #ackedReserved: number[] = [];
   #coldReserved: number;
   #reservedStoredBytes: number;
-  /** Acknowledgements to put in the next journal frame. */
-  #journalAcks: SeqRange[] = [];
   #journalReservedAcks: number[] = [];
   /** Drop counts in the journal, not yet in SQLite. */
   #journaledDrops: SensorCounts = new Map();
@@ -173,6 +201,10 @@ class SqliteOutbox implements Outbox {
   constructor(options: OpenOutboxOptions) {
     this.#config = options.config;
     this.#log = options.log;
+    const destinations = options.destinations ?? [{ id: SINGLE_DESTINATION }];
+    if (destinations.length === 0 || destinations.length > 30) throw new Error(`the outbox takes 1 to 30 destinations, not ${destinations.length}`);
+    this.#destinations = destinations.map((d, i) => ({ id: d.id, bit: 1 << i, wants: d.wants ?? (() => true), leased: new LeaseRanges(), acked: new MergedRanges(), ackedRows: 0, journalAcks: [] }));
+    this.#allAcked = (1 << destinations.length) - 1;
     this.#timers = options.timers ?? systemTimers;
     this.#now = options.now ?? options.timers?.now ?? Date.now;
     const opened = openStoreFile({ dataDir: options.dataDir, sync: options.config.sync, log: options.log, now: this.#now, ...(options.maxPageCount === undefined ? {} : { maxPageCount: options.maxPageCount }) });
@@ -198,8 +230,10 @@ class SqliteOutbox implements Outbox {
     this.#pageSize = stored.pageSize;
     this.#drops = new DropCounter(stored.drops, options.log, this.#now);
     this.#heldLimit = heldReadingsLimit(options.config);
-    for (const [lo, hi] of stored.acked) this.#coldAcked.add({ lo, hi });
-    for (const range of this.#coldAcked.list) this.#coldAckedRows += this.#s.countBetween.get(range.lo, range.hi) as number;
+    for (const [dest, lo, hi] of stored.acked) this.#destination(dest)?.acked.add({ lo, hi });
+    // A destination no longer configured holds nothing back: its acks are left out and not written again.
+    if (stored.acked.some(([dest]) => this.#destination(dest) === undefined)) this.#ackedRangesChanged = true;
+    this.#countAckedRows();
     // A new file (or one from before the journal) starts its journal at the generation after the applied one.
     if (journal.contents.generation > stored.journalApplied) this.#replay(journal.contents.frames);
     this.#committedSeq = this.#lastSeq;
@@ -235,11 +269,19 @@ class SqliteOutbox implements Outbox {
         break;
       }
       decoded++;
-      for (const r of frame.readings) readings.set(r.seq, { ...r, journaled: true, leased: false, gone: false });
-      for (const r of frame.reserved) reserved.set(r.seq, { ...r, journaled: true, leased: false, gone: false });
-      for (const range of frame.acked) {
-        for (const seq of readings.keys()) if (seq >= range.lo && seq <= range.hi) readings.delete(seq);
-        this.#coldAcked.add(range);
+      for (const r of frame.readings) readings.set(r.seq, { ...r, journaled: true, leased: 0, acked: this.#unwantedBy(r.sensorId), gone: false });
+      for (const r of frame.reserved) if (this.#destination(r.dest)) reserved.set(r.seq, { ...r, journaled: true, leased: false, gone: false });
+      for (const [id, ranges] of frame.acked) {
+        const dest = this.#destination(id);
+        if (!dest) continue;
+        for (const range of ranges) {
+          for (const [seq, r] of readings) {
+            if (seq < range.lo || seq > range.hi) continue;
+            r.acked |= dest.bit;
+            if (r.acked === this.#allAcked) readings.delete(seq);
+          }
+          dest.acked.add(range);
+        }
         this.#ackedRangesChanged = true;
       }
       for (const seq of frame.ackedReserved) if (!reserved.delete(seq)) this.#ackedReserved.push(seq);
@@ -251,8 +293,7 @@ class SqliteOutbox implements Outbox {
     for (const r of this.#hotReserved) this.#lastSeq = Math.max(this.#lastSeq, r.seq);
     for (const seq of this.#ackedReserved) this.#leasedReserved.add(seq);
     // Acked ranges from the journal may cover rows that were never in SQLite: count what they do cover.
-    this.#coldAckedRows = 0;
-    for (const range of this.#coldAcked.list) this.#coldAckedRows += this.#s.countBetween.get(range.lo, range.hi) as number;
+    this.#countAckedRows();
     if (decoded < frames.length) this.#log.warn({ event: 'outbox-journal-unreadable', frames: frames.length - decoded }, `${frames.length - decoded} frames of the outbox journal passed their checksum but could not be read; their readings are lost`);
     this.#log.info({ event: 'outbox-journal-replayed', readings: this.#hot.length, reserved: this.#hotReserved.length }, `recovered ${this.#hot.length} readings from the outbox journal after an unclean stop`);
   }
@@ -260,7 +301,7 @@ class SqliteOutbox implements Outbox {
   append(reading: Reading): number {
     if (this.#closed) throw new Error('the outbox is closed');
     const seq = ++this.#lastSeq;
-    this.#hot.push({ seq, sensorId: reading.sensorId, ts: reading.ts, flags: reading.clockUnsynced === true ? FLAG_CLOCK_UNSYNCED : 0, vals: JSON.stringify(reading.values), journaled: false, leased: false, gone: false });
+    this.#hot.push({ seq, sensorId: reading.sensorId, ts: reading.ts, flags: reading.clockUnsynced === true ? FLAG_CLOCK_UNSYNCED : 0, vals: JSON.stringify(reading.values), journaled: false, leased: 0, acked: this.#unwantedBy(reading.sensorId), gone: false });
     const unwritten = this.#lastSeq - this.#committedSeq;
     if (unwritten >= this.#config.commitBatch && this.#failing === undefined) this.#commit();
     else {
@@ -271,10 +312,12 @@ class SqliteOutbox implements Outbox {
     return seq;
   }
 
-  appendReserved(body: unknown): number {
+  appendReserved(body: unknown, destination?: string): number {
     if (this.#closed) throw new Error('the outbox is closed');
+    const dest = destination === undefined ? this.#destinations[0]! : this.#destination(destination);
+    if (!dest) throw new Error(`no destination "${destination}" in the outbox`);
     const seq = ++this.#lastSeq;
-    this.#hotReserved.push({ seq, ts: this.#now(), body: JSON.stringify(body) ?? 'null', journaled: false, leased: false, gone: false });
+    this.#hotReserved.push({ seq, ts: this.#now(), body: JSON.stringify(body) ?? 'null', dest: dest.id, journaled: false, leased: false, gone: false });
     this.#schedule();
     this.#announce();
     return seq;
@@ -285,14 +328,16 @@ class SqliteOutbox implements Outbox {
     this.#commit();
   }
 
-  lease({ max, from, minLive = 1 }: LeaseOptions): Lease | undefined {
+  lease({ max, from, minLive = 1, destination }: LeaseOptions): Lease | undefined {
     if (this.#closed) return undefined;
+    const dest = destination === undefined ? this.#destinations[0]! : this.#destination(destination);
+    if (!dest) return undefined;
     const limit = Math.max(1, Math.floor(max));
     const entries: OutboxEntry[] = [];
-    const record: LeaseRecord = { coldReserved: [], hotReserved: [] };
+    const record: LeaseRecord = { dest, coldReserved: [], hotReserved: [] };
     // Command replies and events first: an operator is waiting for them.
     if (this.#coldReserved > this.#leasedReserved.size) {
-      for (const [seq, ts, body] of this.#s.leaseReserved.all(limit + this.#leasedReserved.size) as [number, number, string][]) {
+      for (const [seq, ts, body] of this.#s.leaseReserved.all(dest.id, limit + this.#leasedReserved.size) as [number, number, string][]) {
         if (entries.length >= limit) break;
         if (this.#leasedReserved.has(seq)) continue;
         this.#leasedReserved.add(seq);
@@ -302,7 +347,7 @@ class SqliteOutbox implements Outbox {
     }
     for (const r of this.#hotReserved) {
       if (entries.length >= limit) break;
-      if (r.leased) continue;
+      if (r.leased || r.dest !== dest.id) continue;
       r.leased = true;
       record.hotReserved.push(r);
       entries.push(this.#reservedEntry(r.seq, r.ts, r.body));
@@ -329,38 +374,49 @@ class SqliteOutbox implements Outbox {
   }
 
   #leaseCold(room: number, from: 'oldest' | 'newest', record: LeaseRecord, entries: OutboxEntry[]): boolean {
-    if (this.#coldRows - this.#coldAckedRows === 0) return false;
+    const dest = record.dest;
     const statement = from === 'newest' ? this.#s.leaseNewest : this.#s.leaseOldest;
-    for (const gap of gapsBetween(this.#leasedTelemetry.list, this.#coldAcked.list, from)) {
-      const rows = statement.all(gap.lo, gap.hi, room) as [number, string, number, number, string][];
-      if (rows.length === 0) continue;
-      if (from === 'newest') rows.reverse();
-      record.cold = { range: { lo: rows[0]![0], hi: rows[rows.length - 1]![0] }, count: rows.length };
-      this.#leasedTelemetry.add(record.cold.range);
-      for (const [seq, sensorId, ts, flags, vals] of rows) entries.push(this.#telemetryEntry(seq, sensorId, ts, flags, vals));
-      return true;
+    // A run holding only readings this destination does not want is acknowledged for it on the spot; the next run is read.
+    for (let runs = 0; runs < 64 && this.#coldRows - dest.ackedRows > 0; runs++) {
+      let found = false;
+      for (const gap of gapsBetween(dest.leased.list, dest.acked.list, from)) {
+        const rows = statement.all(gap.lo, gap.hi, room) as [number, string, number, number, string][];
+        if (rows.length === 0) continue;
+        if (from === 'newest') rows.reverse();
+        const range = { lo: rows[0]![0], hi: rows[rows.length - 1]![0] };
+        for (const [seq, sensorId, ts, flags, vals] of rows) if (dest.wants(sensorId)) entries.push(this.#telemetryEntry(seq, sensorId, ts, flags, vals));
+        if (entries.length === 0) {
+          this.#ackCold(dest, range, rows.length);
+          found = true;
+          break;
+        }
+        record.cold = { range, count: rows.length };
+        dest.leased.add(range);
+        return true;
+      }
+      if (!found) return false;
     }
     return false;
   }
 
-  /** A run of unleased readings from memory, from one end: contiguous, so a lease is still one seq range. */
+  /** A run of readings from memory this destination has neither leased nor acknowledged, from one end; those it acknowledged are skipped, so a lease is still one seq range. */
   #leaseHot(room: number, from: 'oldest' | 'newest', minLive: number, record: LeaseRecord, entries: OutboxEntry[]): boolean {
     const hot = this.#hot;
+    const bit = record.dest.bit;
     const taken: HotReading[] = [];
     // Held back only while fewer than a batch wait; a backlog in the table (leaseCold) never is.
     const lingering = minLive > 1;
+    const open = (r: HotReading) => (r.leased & bit) === 0 && (r.acked & bit) === 0;
     if (from === 'oldest') {
-      let i = hot.findIndex((r) => !r.leased);
-      for (; i >= 0 && i < hot.length && taken.length < room && !hot[i]!.leased; i++) taken.push(hot[i]!);
+      for (let i = hot.findIndex(open); i >= 0 && i < hot.length && taken.length < room && (hot[i]!.leased & bit) === 0; i++) if (open(hot[i]!)) taken.push(hot[i]!);
     } else {
-      let i = hot.findLastIndex((r) => !r.leased);
-      for (; i >= 0 && taken.length < room && !hot[i]!.leased; i--) taken.push(hot[i]!);
+      for (let i = hot.findLastIndex(open); i >= 0 && taken.length < room && (hot[i]!.leased & bit) === 0; i--) if (open(hot[i]!)) taken.push(hot[i]!);
       taken.reverse();
     }
     if (taken.length === 0 || (lingering && taken.length < Math.min(minLive, room))) return false;
     record.hot = taken;
     for (const r of taken) {
-      r.leased = true;
+      r.leased |= bit;
       entries.push(this.#telemetryEntry(r.seq, r.sensorId, r.ts, r.flags, r.vals));
     }
     return true;
@@ -370,18 +426,21 @@ class SqliteOutbox implements Outbox {
     const record = this.#leases.get(leaseId);
     if (!record) return;
     this.#leases.delete(leaseId);
+    const dest = record.dest;
     if (record.cold) {
-      this.#leasedTelemetry.remove(record.cold.range);
-      this.#coldAcked.add(record.cold.range);
-      this.#coldAckedRows += record.cold.count;
-      this.#ackedRangesChanged = true;
-      this.#journalAcks.push(record.cold.range);
+      dest.leased.remove(record.cold.range);
+      this.#ackCold(dest, record.cold.range, record.cold.count);
     }
     if (record.hot) {
-      // Acknowledged before they were written: nothing to write, now or ever.
-      for (const r of record.hot) r.gone = true;
-      if (record.hot.some((r) => r.journaled)) this.#journalAcks.push({ lo: record.hot[0]!.seq, hi: record.hot.at(-1)!.seq });
-      this.#hot = this.#hot.filter((r) => !r.gone);
+      // Acknowledged by every destination before they were written: nothing to write, now or ever.
+      let gone = false;
+      for (const r of record.hot) {
+        r.leased &= ~dest.bit;
+        r.acked |= dest.bit;
+        if (r.acked === this.#allAcked) gone = r.gone = true;
+      }
+      if (record.hot.some((r) => r.journaled)) dest.journalAcks.push({ lo: record.hot[0]!.seq, hi: record.hot.at(-1)!.seq });
+      if (gone) this.#hot = this.#hot.filter((r) => !r.gone);
     }
     for (const seq of record.coldReserved) {
       this.#ackedReserved.push(seq);
@@ -394,15 +453,43 @@ class SqliteOutbox implements Outbox {
       }
       this.#hotReserved = this.#hotReserved.filter((r) => !r.gone);
     }
-    if (this.#journalAcks.length > 0 || this.#journalReservedAcks.length > 0) this.#schedule();
+    if (dest.journalAcks.length > 0 || this.#journalReservedAcks.length > 0) this.#schedule();
+  }
+
+  /** Rows of the table this destination acknowledged: `count` of them in `range`, none counted before. */
+  #ackCold(dest: Progress, range: SeqRange, count: number): void {
+    dest.acked.add(range);
+    dest.ackedRows += count;
+    dest.journalAcks.push(range);
+    this.#ackedRangesChanged = true;
+    this.#schedule();
+  }
+
+  #destination(id: string): Progress | undefined {
+    return this.#destinations.find((d) => d.id === id);
+  }
+
+  /** The destinations that do not want this sensor's readings: their bits start acknowledged. */
+  #unwantedBy(sensorId: string): number {
+    let mask = 0;
+    for (const dest of this.#destinations) if (!dest.wants(sensorId)) mask |= dest.bit;
+    return mask;
+  }
+
+  /** Recounts each destination's acknowledged rows from its ranges (after rows were deleted, or at open). */
+  #countAckedRows(): void {
+    for (const dest of this.#destinations) {
+      dest.ackedRows = 0;
+      for (const range of dest.acked.list) dest.ackedRows += this.#s.countBetween.get(range.lo, range.hi) as number;
+    }
   }
 
   nack(leaseId: number): void {
     const record = this.#leases.get(leaseId);
     if (!record) return;
     this.#leases.delete(leaseId);
-    if (record.cold) this.#leasedTelemetry.remove(record.cold.range);
-    for (const r of record.hot ?? []) r.leased = false;
+    if (record.cold) record.dest.leased.remove(record.cold.range);
+    for (const r of record.hot ?? []) r.leased &= ~record.dest.bit;
     for (const seq of record.coldReserved) this.#leasedReserved.delete(seq);
     for (const r of record.hotReserved) r.leased = false;
   }
@@ -423,7 +510,7 @@ class SqliteOutbox implements Outbox {
     // Everything to SQLite first, so one DELETE covers it and a replayed journal cannot bring purged readings back.
     this.#commit();
     this.#spill();
-    const matches = (r: HotReading) => !r.leased && (filter.sensorId === undefined || r.sensorId === filter.sensorId) && (filter.olderThan === undefined || r.ts < filter.olderThan);
+    const matches = (r: HotReading) => r.leased === 0 && (filter.sensorId === undefined || r.sensorId === filter.sensorId) && (filter.olderThan === undefined || r.ts < filter.olderThan);
     const bySensor: SensorCounts = new Map();
     // What could not be spilled (disk full) is purged from memory.
     for (const r of this.#hot) if (matches(r)) bySensor.set(r.sensorId, (bySensor.get(r.sensorId) ?? 0) + 1);
@@ -431,9 +518,10 @@ class SqliteOutbox implements Outbox {
     this.#hot = this.#hot.filter((r) => !matches(r));
     purged -= this.#hot.length;
     const condition = where.join(' AND ');
+    const acked = this.#ackedCopies();
     try {
       purged += this.#db.transaction(() => {
-        this.#deleteAckedRows();
+        const delivered = this.#deleteAckedRows(acked);
         const fromTable: SensorCounts = new Map();
         for (const [sensor, n] of this.#db.prepare(`SELECT sensor, count(*) FROM readings WHERE ${condition} GROUP BY sensor`).raw().all(...params) as [string, number][]) fromTable.set(sensor, n);
         const changes = this.#db.prepare(`DELETE FROM readings WHERE ${condition}`).run(...params).changes;
@@ -441,9 +529,10 @@ class SqliteOutbox implements Outbox {
           this.#s.addDrops.run(sensor, n);
           bySensor.set(sensor, (bySensor.get(sensor) ?? 0) + n);
         }
-        this.#coldRows -= changes;
+        this.#coldRows -= changes + delivered;
         return changes;
       })();
+      this.#settleAcked(acked);
     } catch (error) {
       this.#log.warn({ event: 'outbox-purge-failed', err: error }, `could not purge the stored backlog: ${(error as Error).message}`);
     }
@@ -459,20 +548,30 @@ class SqliteOutbox implements Outbox {
   }
 
   stats(): OutboxStats {
-    let hotPending = 0;
-    let oldestHotTs: number | null = null;
-    for (const r of this.#hot) {
-      if (!r.journaled) continue;
-      hotPending++;
-      oldestHotTs ??= r.ts;
-    }
-    const coldPending = this.#coldRows - this.#coldAckedRows;
     const pendingReserved = this.#coldReserved - this.#ackedReserved.length + this.#hotReserved.filter((r) => r.journaled).length;
+    let pending = 0;
+    let oldestTs: number | null = null;
+    const destinations: Record<string, DestinationStats> = {};
+    for (const dest of this.#destinations) {
+      // Stored readings only: one not yet committed is not in the outbox's promise yet.
+      let hotPending = 0;
+      let oldestHotTs: number | null = null;
+      for (const r of this.#hot) {
+        if (!r.journaled || (r.acked & dest.bit) !== 0) continue;
+        hotPending++;
+        oldestHotTs ??= r.ts;
+      }
+      const coldPending = this.#coldRows - dest.ackedRows;
+      const oldest = coldPending > 0 && !this.#closed ? this.#oldestColdTs(dest) : oldestHotTs;
+      if (oldest !== null && (oldestTs === null || oldest < oldestTs)) oldestTs = oldest;
+      pending = Math.max(pending, coldPending + hotPending);
+      destinations[dest.id] = { pending: coldPending + hotPending, leased: [...this.#leases.values()].filter((l) => l.dest === dest).length };
+    }
     return {
-      pending: coldPending + hotPending,
+      pending,
       pendingReserved,
       leased: this.#leases.size,
-      oldestTs: coldPending > 0 && !this.#closed ? this.#oldestColdTs() : oldestHotTs,
+      oldestTs,
       bytes: this.#usedBytes + this.#journal.bytes,
       maxBytes: this.#config.maxBytes,
       dropped: this.#drops.snapshot(),
@@ -480,11 +579,12 @@ class SqliteOutbox implements Outbox {
       committedSeq: this.#committedSeq,
       commits: this.#commits,
       diskFull: this.#failing === 'full',
+      ...(this.#destinations.length > 1 ? { destinations } : {}),
     };
   }
 
-  #oldestColdTs(): number | null {
-    for (const gap of gapsBetween([], this.#coldAcked.list, 'oldest')) {
+  #oldestColdTs(dest: Progress): number | null {
+    for (const gap of gapsBetween([], dest.acked.list, 'oldest')) {
       const row = this.#s.leaseOldest.all(gap.lo, gap.hi, 1) as [number, string, number][];
       if (row.length > 0) return row[0]![2];
     }
@@ -553,7 +653,7 @@ class SqliteOutbox implements Outbox {
     const maintenanceDue = now - this.#lastMaintenance >= MAINTENANCE_EVERY_MS;
     const readings = this.#hot.filter((r) => !r.journaled);
     const reserved = this.#hotReserved.filter((r) => !r.journaled);
-    const nothingNew = readings.length === 0 && reserved.length === 0 && this.#journalAcks.length === 0 && this.#journalReservedAcks.length === 0 && !this.#drops.hasUnsaved;
+    const nothingNew = readings.length === 0 && reserved.length === 0 && this.#destinations.every((d) => d.journalAcks.length === 0) && this.#journalReservedAcks.length === 0 && !this.#drops.hasUnsaved;
     // A full commitBatch is a burst (a backlog being written, not a few sensors): written once, to SQLite directly.
     const spillDue = this.#failing !== undefined || this.#journalStale || readings.length >= this.#config.commitBatch || this.#lastSeq >= this.#seqReserved - SEQ_BLOCK / 2 || (maintenanceDue && this.#maintenanceWantsSpill(now));
     if (nothingNew && !spillDue) {
@@ -563,7 +663,7 @@ class SqliteOutbox implements Outbox {
     }
     if (!spillDue) {
       const unsavedDrops = this.#drops.takeUnsaved();
-      const frame = encodeFrame({ readings, reserved, acked: this.#journalAcks, ackedReserved: this.#journalReservedAcks, drops: [...unsavedDrops] });
+      const frame = encodeFrame({ readings, reserved, acked: new Map(this.#destinations.map((d) => [d.id, d.journalAcks])), ackedReserved: this.#journalReservedAcks, drops: [...unsavedDrops] });
       if (this.#journal.bytes + Buffer.byteLength(frame) + 8 <= this.#journalLimit) {
         try {
           this.#journal.append(frame);
@@ -574,7 +674,7 @@ class SqliteOutbox implements Outbox {
         }
         for (const r of readings) r.journaled = true;
         for (const r of reserved) r.journaled = true;
-        this.#journalAcks = [];
+        for (const dest of this.#destinations) dest.journalAcks = [];
         this.#journalReservedAcks = [];
         for (const [sensor, n] of unsavedDrops) this.#journaledDrops.set(sensor, (this.#journaledDrops.get(sensor) ?? 0) + n);
         this.#commits++;
@@ -591,9 +691,9 @@ class SqliteOutbox implements Outbox {
   #maintenanceWantsSpill(now: number): boolean {
     const cutoff = now - this.#config.maxAge;
     // Aged readings still in memory are dropped by the same SQL as those in the table.
-    if (this.#hot.some((r) => r.ts < cutoff && (r.flags & FLAG_CLOCK_UNSYNCED) === 0 && !r.leased)) return true;
+    if (this.#hot.some((r) => r.ts < cutoff && (r.flags & FLAG_CLOCK_UNSYNCED) === 0 && r.leased === 0)) return true;
     if (this.#coldRows === 0) return false;
-    if (this.#coldAckedRows >= this.#coldRows) return true;
+    if (this.#destinations.every((d) => d.ackedRows >= this.#coldRows)) return true;
     const boundary = (this.#s.ageBoundary.get(cutoff) as number | undefined) ?? Number.MAX_SAFE_INTEGER;
     return this.#s.anyAged.get(boundary, cutoff) !== undefined;
   }
@@ -624,10 +724,32 @@ class SqliteOutbox implements Outbox {
     if (chunked) {
       take = Math.min(hot.length, this.#config.commitBatch);
       // Never split a lease between memory and the table.
-      while (take < hot.length && hot[take]!.leased) take++;
+      while (take < hot.length && hot[take]!.leased !== 0) take++;
     }
     const moving = hot.slice(0, take);
     const rest = hot.slice(take);
+    // What moves keeps its acknowledgements: per destination, the runs of moving readings it acknowledged (or does not want).
+    const movingAcked = this.#destinations.map((dest) => moving.filter((r) => (r.acked & dest.bit) !== 0).length);
+    const movingRuns = this.#destinations.map((dest) => {
+      const runs: SeqRange[] = [];
+      let run: SeqRange | undefined;
+      for (const r of moving) {
+        if ((r.acked & dest.bit) !== 0) run = run ? { lo: run.lo, hi: r.seq } : { lo: r.seq, hi: r.seq };
+        else if (run) {
+          runs.push(run);
+          run = undefined;
+        }
+      }
+      if (run) runs.push(run);
+      return runs;
+    });
+    const acked = this.#destinations.map((dest, i) => {
+      const ranges = MergedRanges.of(dest.acked.list);
+      for (const run of movingRuns[i]!) ranges.add(run);
+      return ranges;
+    });
+    // Rows out on lease to any destination, those that move now included: retention never drops them.
+    const leased = this.#leasedAnywhere(moving.at(-1)?.seq ?? 0);
     const reserved = this.#hotReserved;
     const ackedReserved = this.#ackedReserved;
     const now = this.#now();
@@ -636,7 +758,7 @@ class SqliteOutbox implements Outbox {
     const journaledDrops = this.#journaledDrops;
     const seqReserved = Math.max(this.#seqReserved, this.#lastSeq + SEQ_BLOCK);
     const retention = { full: new Map() as SensorCounts, aged: new Map() as SensorCounts, reserved: new Map() as SensorCounts };
-    let result: { coldRows: number; coldReserved: number; reservedBytes: number; usedBytes: number; cleared: boolean; ackedDeleted: boolean };
+    let result: { coldRows: number; coldReserved: number; reservedBytes: number; usedBytes: number; cleared: boolean; rowsDeleted: boolean };
     try {
       result = this.#db.transaction(() => {
         let coldRows = this.#coldRows;
@@ -644,15 +766,16 @@ class SqliteOutbox implements Outbox {
         let reservedBytes = this.#reservedStoredBytes;
         let cleared = false;
         let ackedDeleted = false;
-        if (coldRows > 0 && this.#coldAckedRows >= coldRows && this.#leasedTelemetry.size === 0) {
-          // The whole backlog was delivered: empty the table at once (no page is rewritten).
+        let ackedChanged = this.#ackedRangesChanged || moving.some((r) => r.acked !== 0);
+        let rowsDeleted = false;
+        if (coldRows > 0 && this.#destinations.every((d) => d.ackedRows >= coldRows && d.leased.size === 0)) {
+          // The whole backlog was delivered everywhere: empty the table at once (no page is rewritten).
           this.#s.clearReadings.run();
-          this.#s.clearAcked.run();
           coldRows = 0;
           cleared = true;
-        } else if (this.#ackedRangesChanged) {
-          this.#s.clearAcked.run();
-          for (const range of this.#coldAcked.list) this.#s.insertAcked.run(range.lo, range.hi);
+          ackedChanged = true;
+          // What each destination acknowledged is gone, but for the readings moving in now.
+          for (const i of acked.keys()) acked[i] = MergedRanges.of(movingRuns[i]!);
         }
         for (const seq of ackedReserved) {
           const length = this.#s.deleteReserved.get(seq) as number | undefined;
@@ -661,8 +784,9 @@ class SqliteOutbox implements Outbox {
           reservedBytes -= length;
         }
         coldRows += this.#insertReadings(moving);
+        if (ackedChanged) this.#writeAcked(acked);
         for (const r of reserved) {
-          coldReserved += this.#s.insertReserved.run(r.seq, r.ts, r.body).changes;
+          coldReserved += this.#s.insertReserved.run(r.seq, r.ts, r.body, r.dest).changes;
           reservedBytes += r.body.length;
         }
         if (rest.length === 0 || !chunked) {
@@ -673,9 +797,10 @@ class SqliteOutbox implements Outbox {
           const cutoff = now - this.#config.maxAge;
           const boundary = (this.#s.ageBoundary.get(cutoff) as number | undefined) ?? Number.MAX_SAFE_INTEGER;
           if (this.#s.anyAged.get(boundary, cutoff) !== undefined) {
-            coldRows -= this.#deleteAckedRows();
+            coldRows -= this.#deleteAckedRows(acked);
             ackedDeleted = true;
             coldRows -= dropOlderThan(this.#s, cutoff, retention.aged);
+          rowsDeleted = true;
           }
         }
         if (reservedBytes > reservedBudget(this.#config)) {
@@ -686,20 +811,21 @@ class SqliteOutbox implements Outbox {
         }
         let usedBytes = this.#measureUsedBytes();
         let excess = rowsToDrop({ usedBytes: usedBytes - reservedBytes, budget: telemetryBudget(this.#config), rows: coldRows, policy: this.#config.whenFull });
-        if (excess > 0 && !ackedDeleted && this.#coldAcked.list.length > 0) {
-          // Delivered rows go before any reading is dropped.
-          coldRows -= this.#deleteAckedRows();
+        if (excess > 0 && !ackedDeleted && acked.every((ranges) => ranges.list.length > 0)) {
+          // Rows every destination has go before any reading is dropped.
+          coldRows -= this.#deleteAckedRows(acked);
           ackedDeleted = true;
           usedBytes = this.#measureUsedBytes();
           excess = rowsToDrop({ usedBytes: usedBytes - reservedBytes, budget: telemetryBudget(this.#config), rows: coldRows, policy: this.#config.whenFull });
         }
         if (excess > 0) {
           const drop = this.#config.whenFull === 'drop-oldest' ? dropOldest : dropNewest;
-          coldRows -= drop(this.#s, this.#leasedTelemetry, excess, retention.full);
+          coldRows -= drop(this.#s, leased, excess, retention.full);
+          rowsDeleted = true;
           usedBytes = this.#measureUsedBytes();
         }
         for (const counts of [unsavedDrops, journaledDrops, retention.full, retention.aged, retention.reserved]) for (const [sensor, n] of counts) this.#s.addDrops.run(sensor, n);
-        return { coldRows, coldReserved, reservedBytes, usedBytes, cleared, ackedDeleted };
+        return { coldRows, coldReserved, reservedBytes, usedBytes, cleared, rowsDeleted: rowsDeleted || ackedDeleted };
       })();
     } catch (error) {
       this.#drops.restore(unsavedDrops);
@@ -714,7 +840,7 @@ class SqliteOutbox implements Outbox {
     for (const record of this.#leases.values()) {
       if (record.hot && record.hot[0]!.seq <= (moving.at(-1)?.seq ?? 0)) {
         record.cold = { range: { lo: record.hot[0]!.seq, hi: record.hot.at(-1)!.seq }, count: record.hot.length };
-        this.#leasedTelemetry.add(record.cold.range);
+        record.dest.leased.add(record.cold.range);
         delete record.hot;
       }
       for (const r of record.hotReserved) {
@@ -728,12 +854,14 @@ class SqliteOutbox implements Outbox {
     for (const seq of ackedReserved) this.#leasedReserved.delete(seq);
     this.#ackedReserved = [];
     this.#journaledDrops = new Map();
-    if (result.cleared || result.ackedDeleted) {
-      this.#coldAcked.clear();
-      this.#coldAckedRows = 0;
+    for (const [i, dest] of this.#destinations.entries()) {
+      dest.journalAcks = [];
+      dest.acked = acked[i]!;
+      // Counted as they change; recounted from the table only after rows were deleted (rare: retention).
+      dest.ackedRows = result.cleared ? movingAcked[i]! : dest.ackedRows + movingAcked[i]!;
     }
+    if (result.rowsDeleted) this.#countAckedRows();
     this.#ackedRangesChanged = false;
-    this.#journalAcks = [];
     this.#journalReservedAcks = [];
     this.#coldRows = result.coldRows;
     this.#coldReserved = result.coldReserved;
@@ -767,11 +895,35 @@ class SqliteOutbox implements Outbox {
   }
 
   /** Deletes delivered rows for real (before retention drops, which must never count them). Inside a transaction. */
-  #deleteAckedRows(): number {
+  #deleteAckedRows(acked: MergedRanges[]): number {
+    // The ranges stay: covering rows that are gone is harmless, and keeps them merged.
     let deleted = 0;
-    for (const range of this.#coldAcked.list) deleted += this.#s.deleteRange.run(range.lo, range.hi).changes;
-    this.#s.clearAcked.run();
+    for (const range of intersectAll(acked.map((ranges) => ranges.list))) deleted += this.#s.deleteRange.run(range.lo, range.hi).changes;
     return deleted;
+  }
+
+  /** Table rows out on lease to any destination, and the hot leases up to `movingThrough` (moving into the table now). */
+  #leasedAnywhere(movingThrough = 0): LeaseRanges {
+    const all = new MergedRanges();
+    for (const dest of this.#destinations) for (const range of dest.leased.list) all.add(range);
+    for (const record of this.#leases.values()) if (record.hot && record.hot[0]!.seq <= movingThrough) all.add({ lo: record.hot[0]!.seq, hi: record.hot.at(-1)!.seq });
+    return LeaseRanges.of(all.list);
+  }
+
+  #ackedCopies(): MergedRanges[] {
+    return this.#destinations.map((d) => MergedRanges.of(d.acked.list));
+  }
+
+  /** After rows were deleted: each destination's acknowledgements as the transaction left them, recounted. */
+  #settleAcked(acked: MergedRanges[]): void {
+    for (const [i, dest] of this.#destinations.entries()) dest.acked = acked[i]!;
+    this.#countAckedRows();
+  }
+
+  /** The acked_by table as `acked` says, per destination. Inside a transaction. */
+  #writeAcked(acked: MergedRanges[]): void {
+    this.#s.clearAcked.run();
+    for (const [i, dest] of this.#destinations.entries()) for (const range of acked[i]!.list) this.#s.insertAcked.run(dest.id, range.lo, range.hi);
   }
 
   #insertReadings(batch: HotReading[]): number {
@@ -823,9 +975,10 @@ class SqliteOutbox implements Outbox {
   #makeRoom(): number {
     const dropped: SensorCounts = new Map();
     let hotDrops = 0;
+    const acked = this.#ackedCopies();
     try {
       const freed = this.#db.transaction(() => {
-        let rows = this.#deleteAckedRows();
+        let rows = this.#deleteAckedRows(acked);
         let reservedRows = 0;
         let reservedBytes = 0;
         for (const seq of this.#ackedReserved) {
@@ -839,7 +992,7 @@ class SqliteOutbox implements Outbox {
           const held = this.#hot.filter((r) => !r.journaled).length;
           // Twice what is held (a page holds rows only partly once the oldest are deleted), and at least 1%.
           const want = Math.max(2 * held, this.#config.commitBatch, Math.ceil((this.#coldRows - rows) / 100));
-          droppedRows = dropOldest(this.#s, this.#leasedTelemetry, want, dropped);
+          droppedRows = dropOldest(this.#s, this.#leasedAnywhere(), want, dropped);
           for (const [sensor, n] of dropped) this.#s.addDrops.run(sensor, n);
           hotDrops = want - droppedRows;
         }
@@ -850,7 +1003,7 @@ class SqliteOutbox implements Outbox {
       const fromMemory: SensorCounts = new Map();
       for (const r of this.#hot) {
         if (hotDrops <= 0) break;
-        if (r.leased) continue;
+        if (r.leased !== 0) continue;
         r.gone = true;
         hotDrops--;
         fromMemory.set(r.sensorId, (fromMemory.get(r.sensorId) ?? 0) + 1);
@@ -860,8 +1013,7 @@ class SqliteOutbox implements Outbox {
         this.#drops.add(fromMemory, 'disk full, policy drop-oldest');
       }
       this.#coldRows -= freed.rows;
-      this.#coldAcked.clear();
-      this.#coldAckedRows = 0;
+      this.#settleAcked(acked);
       for (const seq of this.#ackedReserved) this.#leasedReserved.delete(seq);
       this.#coldReserved -= freed.reservedRows;
       this.#reservedStoredBytes -= freed.reservedBytes;
@@ -882,7 +1034,7 @@ class SqliteOutbox implements Outbox {
 
   /** Keeps the readings held in memory (not yet written) within their bound: drop-oldest drops the oldest held, drop-newest the newest. */
   #trimHeld(): void {
-    const held = this.#hot.filter((r) => !r.journaled && !r.leased);
+    const held = this.#hot.filter((r) => !r.journaled && r.leased === 0);
     const excess = held.length - this.#heldLimit;
     if (excess <= 0) return;
     // A tenth of the bound at once, so the work is not paid on every append.

@@ -65,7 +65,7 @@ class WaitingOutbox implements Outbox {
   readonly #drops: DropCounter;
   readonly #held: HeldReadings;
   readonly #heldLimit: number;
-  #heldReserved: unknown[] = [];
+  #heldReserved: { body: unknown; destination: string | undefined }[] = [];
   readonly #listeners = new Set<(committedSeq: number) => void>();
   readonly #availableListeners = new Set<() => void>();
   readonly #loud = new RateLimitedLog(LOG_EVERY_MS);
@@ -101,10 +101,10 @@ class WaitingOutbox implements Outbox {
     return 0;
   }
 
-  appendReserved(body: unknown): number {
-    if (this.#opened) return this.#opened.appendReserved(body);
+  appendReserved(body: unknown, destination?: string): number {
+    if (this.#opened) return this.#opened.appendReserved(body, destination);
     if (this.#closed) throw new Error('the outbox is closed');
-    this.#heldReserved.push(body);
+    this.#heldReserved.push({ body, destination });
     if (this.#heldReserved.length > MAX_HELD_RESERVED) {
       this.#heldReserved.shift();
       this.#drops.add(new Map([[RESERVED_SENSOR, 1]]), `outbox unavailable, more than ${MAX_HELD_RESERVED} replies held in memory`);
@@ -238,7 +238,7 @@ class WaitingOutbox implements Outbox {
     for (const [sensor, n] of this.#drops.takeUnsaved()) opened.recordDropped(sensor, n, 'dropped while the outbox was unavailable');
     const held = this.#held.takeAll();
     for (const reading of held) opened.append(reading);
-    for (const body of this.#heldReserved) opened.appendReserved(body);
+    for (const { body, destination } of this.#heldReserved) opened.appendReserved(body, destination);
     this.#heldReserved = [];
     opened.flush();
     const stats = opened.stats();

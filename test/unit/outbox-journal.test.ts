@@ -72,8 +72,23 @@ describe('outbox journal', () => {
   });
 
   it('frames splice the stored values text and decode to the same readings', () => {
-    const frame = { readings: [{ seq: 5, sensorId: 'boiler "1"', ts: 1000, flags: 1, vals: '{"t":21.5,"s":"ok"}' }], reserved: [{ seq: 6, ts: 2, body: '{"topic":"x"}' }], acked: [{ lo: 1, hi: 3 }], ackedReserved: [4], drops: [['a', 2]] as [string, number][] };
+    const frame = {
+      readings: [{ seq: 5, sensorId: 'boiler "1"', ts: 1000, flags: 1, vals: '{"t":21.5,"s":"ok"}' }],
+      reserved: [{ seq: 6, ts: 2, body: '{"topic":"x"}', dest: 'azure' }],
+      acked: new Map([
+        ['cloud', [{ lo: 1, hi: 3 }]],
+        ['azure', [{ lo: 2, hi: 2 }]],
+      ]),
+      ackedReserved: [4],
+      drops: [['a', 2]] as [string, number][],
+    };
     assert.deepEqual(decodeFrame(encodeFrame(frame)), frame);
+  });
+
+  it('reads a frame from before destinations as the single cloud\'s', () => {
+    const frame = decodeFrame('{"v":[[6,2,{"topic":"x"}]],"a":[[1,3]]}');
+    assert.deepEqual(frame.acked, new Map([['cloud', [{ lo: 1, hi: 3 }]]]));
+    assert.equal(frame.reserved[0]!.dest, 'cloud');
   });
 
   it('writes nothing for readings acknowledged before their commit', (t) => {
