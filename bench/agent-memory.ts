@@ -4,6 +4,8 @@
 //   npm run build:binary && npx node bench/agent-memory.ts [readings=1000000] [binary=dist/edge-agent-linux-x64]
 // AGENT_NODE_OPTIONS is passed to the agent as NODE_OPTIONS (e.g. "--max-old-space-size=96" to try
 // other heap caps than the binary's own, or "--trace-gc"; its output lands in the agent's log).
+// The agent runs with MALLOC_ARENA_MAX=2, as systemd/edge-agent.service sets it (override it in the
+// environment, e.g. MALLOC_ARENA_MAX=8, to measure without it).
 //
 // RSS is split the way the kernel reports it (/proc/<pid>/status): private memory (RssAnon: heap,
 // SQLite, buffers) and pages mapped from the binary file itself (RssFile: Node's code and read-only
@@ -79,7 +81,7 @@ try {
 
   execFileSync('dd', [`if=${binary}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
   const logFd = openSync(join(dir, 'agent.log'), 'w');
-  agent = spawn(binary, ['run', '--config', configPath], { stdio: ['ignore', logFd, logFd], env: { ...process.env, NODE_OPTIONS: process.env.AGENT_NODE_OPTIONS ?? '' } });
+  agent = spawn(binary, ['run', '--config', configPath], { stdio: ['ignore', logFd, logFd], env: { MALLOC_ARENA_MAX: '2', ...process.env, NODE_OPTIONS: process.env.AGENT_NODE_OPTIONS ?? '' } });
   const pid = agent.pid!;
   while ((await pending()) === undefined) {
     if (agent.exitCode !== null) throw new Error(`the agent exited with ${agent.exitCode}; see ${join(dir, 'agent.log')}`);
