@@ -4,6 +4,7 @@ import { copyFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import { loadConfigFile, validateConfigObject, type LoadedConfig } from './agent-config/load.ts';
+import { destinationsOf, type AgentConfig } from './agent-config/schema.ts';
 import { clockSynchronized } from './clock.ts';
 import { cloudLinkWarnings } from './cloud/adapters/index.ts';
 import { logLinkWarnings } from './cloud/link-warnings.ts';
@@ -13,7 +14,8 @@ import { ConfigError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { Pipeline } from './pipeline.ts';
 import { startLocalApi, statusSocketPath } from './status/local-api.ts';
-import type { SensorStatus, StatusSnapshot } from './status/snapshot.ts';
+import type { OutboxStats } from './outbox/outbox.ts';
+import type { DestinationStatus, SensorStatus, StatusSnapshot } from './status/snapshot.ts';
 import { AGENT_VERSION } from './version.ts';
 import { storageWrittenBytes } from './status/storage-writes.ts';
 
@@ -50,11 +52,19 @@ export class Agent {
     this.#pipeline = this.#build(this.#loaded);
     await this.#pipeline.start();
     this.#api = await startLocalApi(statusSocketPath(this.config.agent.dataDir), () => this.snapshot());
+    const destinations = destinationsOf(this.config);
     this.#log.info(
-      { event: 'started', version: AGENT_VERSION, config: this.#loaded.file, provider: this.config.cloud.provider, sensors: this.config.sensors.length },
-      `edge-agent ${AGENT_VERSION} running: ${this.config.sensors.length} sensor(s) -> ${this.config.cloud.provider}`,
+      {
+        event: 'started',
+        version: AGENT_VERSION,
+        config: this.#loaded.file,
+        provider: this.config.cloud.provider,
+        sensors: this.config.sensors.length,
+        ...(this.config.clouds ? { destinations: destinations.map((d) => `${d.id}:${d.provider}`) } : {}),
+      },
+      `edge-agent ${AGENT_VERSION} running: ${this.config.sensors.length} sensor(s) -> ${destinations.map((d) => (this.config.clouds ? `${d.id} (${d.provider})` : d.provider)).join(', ')}`,
     );
-    logLinkWarnings(this.#log, cloudLinkWarnings(this.config.cloud));
+    this.#logLinkWarnings(this.config);
   }
 
   async stop(): Promise<void> {
@@ -97,7 +107,7 @@ export class Agent {
     if (isDeepStrictEqual(merged, this.#loaded.raw)) return Promise.resolve({ applied: true, config: merged });
     const backup = replaceConfigFile(this.#loaded.file, `${JSON.stringify(merged, null, 2)}\n`);
     this.#log.info({ event: 'config-changed', origin }, `config changed by ${origin}; previous file kept as ${backup ?? '(none)'}`);
-    const touchesCloud = typeof patch === 'object' && patch !== null && 'cloud' in patch;
+    const touchesCloud = typeof patch === 'object' && patch !== null && ('cloud' in patch || 'clouds' in patch);
     // Reload after the reply is sent: the reply travels on the connection the reload will replace.
     setTimeout(() => {
       void this.reload().then(() => {
@@ -111,7 +121,8 @@ export class Agent {
   #rollBackUnlessConnected(backup: string, origin: string): void {
     const deadline = Date.now() + this.config.commands.configRollbackAfter;
     const check = setInterval(() => {
-      if (this.#pipeline?.session.connected) {
+      // One destination connected is enough: the gateway can be reached and corrected through it.
+      if (this.#pipeline?.destinations.some((d) => d.session.connected)) {
         clearInterval(check);
         return;
       }
@@ -138,6 +149,7 @@ export class Agent {
   snapshot(): StatusSnapshot {
     const pipeline = this.#pipeline;
     const now = Date.now();
+    const outbox = pipeline?.outbox.stats();
     const sensors: Record<string, SensorStatus> = {};
     for (const source of pipeline?.sources ?? []) {
       const reporter = pipeline?.reporters.get(source.id);
@@ -153,11 +165,12 @@ export class Agent {
       configVersion: this.config.version,
       clockSynchronized: clockSynchronized(now),
       link: pipeline
-        ? { ...pipeline.session.status(), ...pipeline.forwarder.stats() }
+        ? { ...pipeline.destinations[0]!.session.status(), ...pipeline.destinations[0]!.forwarder.stats() }
         : { provider: this.config.cloud.provider, endpoint: '', state: 'stopped', since: now, lastConnectedAt: null, reconnects: 0, nextAttemptAt: null, lastError: null, lastErrorAt: null, inFlight: 0, publishedReadings: 0, publishedMessages: 0, bytesSent: 0, publishRate: 0, refusedMessages: 0, refusing: null },
-      outbox: pipeline ? pipeline.outbox.stats() : { pending: 0, pendingReserved: 0, leased: 0, oldestTs: null, bytes: 0, maxBytes: this.config.outbox.maxBytes, dropped: {}, lastSeq: 0, committedSeq: 0, commits: 0, diskFull: false },
+      outbox: outbox ?? { pending: 0, pendingReserved: 0, leased: 0, oldestTs: null, bytes: 0, maxBytes: this.config.outbox.maxBytes, dropped: {}, lastSeq: 0, committedSeq: 0, commits: 0, diskFull: false },
       sensors,
-      commands: pipeline ? { ...pipeline.dispatcher.stats(), dropped: pipeline.dispatcher.dropped() + pipeline.inbox.droppedIncoming() + pipeline.session.droppedIncoming() } : { received: 0, succeeded: 0, failed: 0, refused: 0, running: 0 },
+      ...(pipeline && pipeline.destinations.length > 1 ? { destinations: destinationStatus(pipeline, outbox!) } : {}),
+      commands: pipeline ? commandStats(pipeline) : { received: 0, succeeded: 0, failed: 0, refused: 0, running: 0 },
       storageWrittenBytes: storageWrittenBytes(),
       recentErrors: [...this.#recentErrors],
     };
@@ -172,7 +185,11 @@ export class Agent {
     this.#pipeline = this.#build(next);
     await this.#pipeline.start();
     this.#log.info({ event: 'reloaded' }, 'config reloaded');
-    logLinkWarnings(this.#log, cloudLinkWarnings(next.config.cloud));
+    this.#logLinkWarnings(next.config);
+  }
+
+  #logLinkWarnings(config: AgentConfig): void {
+    for (const destination of destinationsOf(config)) logLinkWarnings(config.clouds ? this.#log.child({ destination: destination.id }) : this.#log, cloudLinkWarnings(destination));
   }
 
   #build(loaded: LoadedConfig): Pipeline {
@@ -184,4 +201,28 @@ export class Agent {
       requestRestart: (reason) => this.requestRestart(reason),
     });
   }
+}
+
+/** Commands over every destination: one count for the operator, whichever cloud they came from. */
+function commandStats(pipeline: Pipeline): StatusSnapshot['commands'] {
+  const total = { received: 0, succeeded: 0, failed: 0, refused: 0, running: 0, dropped: 0 };
+  for (const d of pipeline.destinations) {
+    const stats = d.dispatcher.stats();
+    total.received += stats.received;
+    total.succeeded += stats.succeeded;
+    total.failed += stats.failed;
+    total.refused += stats.refused;
+    total.running += stats.running;
+    total.dropped += d.dispatcher.dropped() + d.inbox.droppedIncoming() + d.session.droppedIncoming();
+  }
+  return total;
+}
+
+function destinationStatus(pipeline: Pipeline, outbox: OutboxStats): Record<string, DestinationStatus> {
+  const out: Record<string, DestinationStatus> = {};
+  for (const d of pipeline.destinations) {
+    const side = outbox.destinations?.[d.id];
+    out[d.id] = { ...d.session.status(), ...d.forwarder.stats(), pending: side?.pending ?? 0, oldestTs: side?.oldestTs ?? null, dropped: side?.dropped ?? 0 };
+  }
+  return out;
 }

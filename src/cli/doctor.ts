@@ -6,10 +6,11 @@ import type { ConnectOptions } from '../cloud/adapter.ts';
 import { linkWarnings } from '../cloud/link-warnings.ts';
 import { clockSynchronized } from '../clock.ts';
 import { loadConfigFile, type LoadedConfig } from '../agent-config/load.ts';
+import { destinationsOf, type CloudConfig } from '../agent-config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { fetchStatus, statusSocketPath } from '../status/local-api.ts';
-import type { StatusSnapshot } from '../status/snapshot.ts';
+import type { LinkStatus } from '../status/snapshot.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { doctorExitCode, fail, formatCheck, ok, warn, type CheckResult } from './doctor/check.ts';
 import { checkCredentials, checkDns, checkTcp, checkTls, endpointOf, withLinkWarnings } from './doctor/cloud-checks.ts';
@@ -35,7 +36,7 @@ export async function runDoctor(configPath: string, { out, serviceUser = 'edge-a
   let loaded: LoadedConfig;
   try {
     loaded = loadConfigFile(configPath);
-    report(ok('config', `${configPath} valid (${loaded.config.sensors.length} sensor(s), cloud ${loaded.config.cloud.provider})`));
+    report(ok('config', `${configPath} valid (${loaded.config.sensors.length} sensor(s), ${loaded.config.clouds ? `clouds ${destinationsOf(loaded.config).map((d) => `${d.id} (${d.provider})`).join(', ')}` : `cloud ${loaded.config.cloud.provider}`})`));
   } catch (error) {
     const detail = error instanceof ConfigError ? error.message : (error as Error).message;
     report(fail('config', detail.replaceAll('\n', '\n      '), `edit ${configPath}; check it with: edge-agent check-config --config ${configPath}`));
@@ -50,7 +51,11 @@ export async function runDoctor(configPath: string, { out, serviceUser = 'edge-a
   }
 
   const running = await fetchStatus(statusSocketPath(config.agent.dataDir), 2000).catch(() => undefined);
-  for (const result of await cloudChecks(loaded, running)) report(result);
+  // Each destination is checked on its own, its lines named after it when there are several.
+  for (const destination of destinationsOf(config)) {
+    const runningLink = config.clouds ? running?.destinations?.[destination.id] : running?.link;
+    for (const result of await cloudChecks(loaded, destination, runningLink)) report(config.clouds ? { ...result, name: `${destination.id} ${result.name}` } : result);
+  }
   report(running ? checkOutboxOfRunningAgent(running) : checkOutboxFile(config.agent.dataDir));
 
   const failed = results.filter((r) => r.status === 'FAIL').length;
@@ -59,12 +64,12 @@ export async function runDoctor(configPath: string, { out, serviceUser = 'edge-a
   return doctorExitCode(results);
 }
 
-async function cloudChecks(loaded: LoadedConfig, running: StatusSnapshot | undefined): Promise<CheckResult[]> {
+async function cloudChecks(loaded: LoadedConfig, cloud: CloudConfig, running: LinkStatus | undefined): Promise<CheckResult[]> {
   const config = loaded.config;
   let options: ConnectOptions;
   try {
     // Through the registry, read-only: the cloud's credentials part resolves what is stored, never registers or writes.
-    const adapter = createAdapter(config.cloud, {
+    const adapter = createAdapter(cloud, {
       agentId: config.agent.id,
       agentVersion: AGENT_VERSION,
       dataDir: config.agent.dataDir,
@@ -75,11 +80,11 @@ async function cloudChecks(loaded: LoadedConfig, running: StatusSnapshot | undef
     });
     options = await adapter.connectOptions();
   } catch (error) {
-    return [fail('cloud', `cannot prepare the connection: ${(error as Error).message}`, 'check the cloud section of the config'), ...withLinkWarnings(undefined, cloudLinkWarnings(config.cloud))];
+    return [fail('cloud', `cannot prepare the connection: ${(error as Error).message}`, 'check the cloud section of the config'), ...withLinkWarnings(undefined, cloudLinkWarnings(cloud))];
   }
   const endpoint = endpointOf(options.url);
   // Judged on the URL the adapter really connects to: Xyte's comes from its registration.
-  const unsafe = linkWarnings({ ...adapterDefinition(config.cloud).linkFacts(config.cloud), url: options.url });
+  const unsafe = linkWarnings({ ...adapterDefinition(cloud).linkFacts(cloud), url: options.url });
   const results: CheckResult[] = [await checkDns(endpoint)];
   if (results[0]!.status === 'FAIL') return [...results, ...withLinkWarnings(undefined, unsafe)];
   results.push(await checkTcp(endpoint));
@@ -89,11 +94,11 @@ async function cloudChecks(loaded: LoadedConfig, running: StatusSnapshot | undef
   if (tls?.status === 'FAIL') return results;
   // Most brokers drop the older of two connections with one client id: while the agent is linked,
   // its live connection is the proof, and a test connect would knock it off.
-  if (running?.link.state === 'connected') {
-    results.push(ok('credentials', `accepted: the running agent is connected to ${running.link.endpoint}`));
+  if (running?.state === 'connected') {
+    results.push(ok('credentials', `accepted: the running agent is connected to ${running.endpoint}`));
   } else {
     results.push(await checkCredentials(options, Math.ceil(sessionExpiryMs(config.commands) / 1000)));
-    if (running) results.push(warn('link', `the running agent is ${running.link.state}${running.link.lastError ? `: ${running.link.lastError}` : ''}`, 'edge-agent status; journalctl -u edge-agent'));
+    if (running) results.push(warn('link', `the running agent is ${running.state}${running.lastError ? `: ${running.lastError}` : ''}`, 'edge-agent status; journalctl -u edge-agent'));
   }
   return results;
 }

@@ -1,19 +1,27 @@
 // `edge-agent status` as text a technician reads over a slow SSH session: the important line first.
 import bytes from 'bytes';
 import ms from 'ms';
-import type { SensorStatus, StatusSnapshot } from '../status/snapshot.ts';
+import type { LinkStatus, SensorStatus, StatusSnapshot } from '../status/snapshot.ts';
 
 const ago = (now: number, at: number | null) => (at === null ? 'never' : `${ms(Math.max(0, now - at))} ago`);
 
 export function formatStatus(s: StatusSnapshot): string {
   const link = s.link;
   const dropped = Object.values(s.outbox.dropped).reduce((a, b) => a + b, 0);
+  const linkLines = (l: LinkStatus, first: string) => [
+    `${first}${l.state} (${l.provider} ${l.endpoint}) since ${ago(s.now, l.since)}; ${l.reconnects} reconnects`,
+    ...(l.state !== 'connected' && l.nextAttemptAt ? [`           next attempt in ${ms(Math.max(0, l.nextAttemptAt - s.now))}`] : []),
+    ...(l.lastError ? [`           last error ${ago(s.now, l.lastErrorAt)}: ${l.lastError}`] : []),
+    `           sent ${l.publishedReadings} readings in ${l.publishedMessages} messages, ${bytes(l.bytesSent)}; ${l.publishRate.toFixed(1)}/s; ${l.inFlight} in flight`,
+  ];
   const lines = [
     `edge-agent ${s.version}  ${s.agentId}  up ${ms(s.now - s.startedAt)}  pid ${s.pid}`,
-    `link       ${link.state} (${link.provider} ${link.endpoint}) since ${ago(s.now, link.since)}; ${link.reconnects} reconnects`,
-    ...(link.state !== 'connected' && link.nextAttemptAt ? [`           next attempt in ${ms(Math.max(0, link.nextAttemptAt - s.now))}`] : []),
-    ...(link.lastError ? [`           last error ${ago(s.now, link.lastErrorAt)}: ${link.lastError}`] : []),
-    `sent       ${link.publishedReadings} readings in ${link.publishedMessages} messages, ${bytes(link.bytesSent)}; ${link.publishRate.toFixed(1)}/s; ${link.inFlight} in flight`,
+    ...(s.destinations
+      ? Object.entries(s.destinations).flatMap(([id, d]) => [
+          ...linkLines(d, `${id.padEnd(10)} `),
+          `           ${d.pending} pending, oldest ${d.oldestTs === null ? '-' : ago(s.now, d.oldestTs)}; ${d.dropped} lost to retention before delivery${d.refusing ? `; REFUSING: ${d.refusing}` : ''}`,
+        ])
+      : [...linkLines(link, 'link       ').slice(0, -1), `sent       ${link.publishedReadings} readings in ${link.publishedMessages} messages, ${bytes(link.bytesSent)}; ${link.publishRate.toFixed(1)}/s; ${link.inFlight} in flight`]),
     `outbox     ${s.outbox.pending} pending${s.outbox.pendingReserved ? ` (+${s.outbox.pendingReserved} replies)` : ''}, oldest ${s.outbox.oldestTs === null ? '-' : ago(s.now, s.outbox.oldestTs)}, ${bytes(s.outbox.bytes)} of ${bytes(s.outbox.maxBytes)}; ${dropped} dropped${s.outbox.diskFull ? '; DISK FULL' : ''}`,
     ...(s.outbox.unavailable
       ? [

@@ -3,20 +3,29 @@
 // that leaves the exit code 0.
 import bytes from 'bytes';
 import ms from 'ms';
-import type { AgentConfig } from '../agent-config/schema.ts';
+import { destinationsOf, type AgentConfig, type DestinationConfig } from '../agent-config/schema.ts';
 import { cloudLinkWarnings } from '../cloud/adapters/index.ts';
 import { redactUrl } from '../cloud/mqtt-options.ts';
 
 export function summarizeConfig(config: AgentConfig): string {
-  const cloud = config.cloud as { provider: string; url?: string };
+  const destinations = destinationsOf(config);
+  const describe = (cloud: DestinationConfig) => `${cloud.provider}${cloud.url ? `  ${redactUrl(cloud.url)}` : ''}`;
   const lines = [
     `agent      ${config.agent.id}  (data in ${config.agent.dataDir}, log level ${config.agent.logLevel})`,
-    `cloud      ${cloud.provider}${cloud.url ? `  ${redactUrl(cloud.url)}` : ''}`,
+    ...(config.clouds
+      ? [
+          `clouds     ${destinations.length}: every reading goes to each that wants it, at least once, each at its own pace`,
+          ...destinations.map(
+            (cloud) =>
+              `  - ${cloud.id}  ${describe(cloud)}${cloud.sensors ? `  sensors ${cloud.sensors.join(', ')}` : ''}${cloud.commands ? `  commands allowed: ${cloud.commands.allow.length === 0 ? 'none' : cloud.commands.allow.join(', ')}` : ''}`,
+          ),
+        ]
+      : [`cloud      ${describe(destinations[0]!)}`]),
     `sensors    ${config.sensors.length === 0 ? 'none' : ''}`,
     ...config.sensors.map((sensor) => `  - ${sensor.id}  ${sensor.type}${describeSensor(sensor as unknown as Record<string, unknown>)}`),
     `outbox     up to ${bytes(config.outbox.maxBytes)} / ${ms(config.outbox.maxAge, { long: true })}, then ${config.outbox.whenFull}; sync ${config.outbox.sync}; ${config.outbox.order}`,
     `commands   allowed: ${config.commands.allow.length === 0 ? 'none' : config.commands.allow.join(', ')}`,
-    ...cloudLinkWarnings(config.cloud).map((warning) => `WARNING    ${warning.message}\n           fix: ${warning.fix}`),
+    ...destinations.flatMap((cloud) => cloudLinkWarnings(cloud).map((warning) => `WARNING    ${config.clouds ? `${cloud.id}: ` : ''}${warning.message}\n           fix: ${warning.fix}`)),
   ];
   return lines.join('\n');
 }

@@ -13,6 +13,8 @@ import { systemTimers, type TimerHandle, type Timers } from '../timers.ts';
 
 export interface ForwarderOptions {
   outbox: Outbox;
+  /** Whose progress through the outbox this forwarder makes (default its first destination). */
+  destination?: string;
   session: CloudSession;
   adapter: CloudAdapter;
   log: Logger;
@@ -137,7 +139,7 @@ export class Forwarder {
         }
         // While the linger window is open, live readings go only as a full batch; the window's end sends the rest.
         const minLive = this.#lingerTimer === undefined ? 1 : max;
-        const lease = this.#o.outbox.lease({ max, from: this.#nextEnd(), minLive });
+        const lease = this.#o.outbox.lease({ max, from: this.#nextEnd(), minLive, ...(this.#o.destination === undefined ? {} : { destination: this.#o.destination }) });
         if (!lease) break;
         this.#send(lease);
       }

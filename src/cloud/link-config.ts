@@ -6,7 +6,27 @@ import { tlsFileProblems } from './tls-files.ts';
  * Fields every cloud provider accepts, spread into each adapter's schema: an endpoint override
  * (tests, private endpoints), TLS, and how the link and the forwarder behave.
  */
+/** A destination's id: in status, metrics labels and logs. */
+export const DESTINATION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
+
 export const cloudCommonFields = {
+  id: z
+    .string()
+    .regex(DESTINATION_ID, 'expected an id of letters, digits, "_", "." or "-" (at most 32, starting with a letter or digit)')
+    .optional()
+    .meta({ description: 'Names this destination in status, metrics and logs; required in "clouds", "cloud" by default.' }),
+  sensors: z
+    .array(z.string().regex(/^[A-Za-z0-9_.*?-]{1,64}$/, 'expected a sensor id, or a pattern with * and ? such as "boiler-*"'))
+    .min(1)
+    .max(100)
+    .optional()
+    .meta({ description: 'Only the readings of these sensors go here ("*" matches any characters, "?" one); default all.' }),
+  commands: z
+    .strictObject({
+      allow: z.array(z.string().min(1).max(128)).max(100).meta({ description: 'Commands accepted from this destination, instead of the top-level commands.allow.' }),
+    })
+    .optional()
+    .meta({ description: 'Commands arriving on this destination: which are allowed (default: commands.allow).' }),
   url: z
     .url({ protocol: /^(mqtts?|wss?)$/, error: 'expected a URL such as "mqtts://host:8883" (mqtt, mqtts, ws or wss)' })
     .optional()

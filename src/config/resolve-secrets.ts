@@ -23,8 +23,16 @@ export interface SecretProblem {
 export function resolveSecrets<T>(config: T): { config: T; problems: SecretProblem[] } {
   const problems: SecretProblem[] = [];
   const path: JsonPath = [];
+  // An object reachable twice (a config's `cloud` is the first of its `clouds`) is resolved once, at the first path, and stays one object.
+  const resolved = new Map<object, unknown>();
   const visit = (value: unknown): unknown => {
     if (value instanceof Secret) return value.pending ? resolve(value.pending, path, problems) ?? value : value;
+    if (typeof value === 'object' && value !== null && resolved.has(value)) return resolved.get(value);
+    const out = visitOnce(value);
+    if (typeof value === 'object' && value !== null) resolved.set(value, out);
+    return out;
+  };
+  const visitOnce = (value: unknown): unknown => {
     if (Array.isArray(value)) {
       return value.map((item: unknown, index) => {
         path.push(index);

@@ -9,10 +9,14 @@ export interface HealthVerdict {
 /** What /health answers: healthy unless the link, the outbox or a sensor says otherwise. */
 export function evaluateHealth(s: StatusSnapshot, config: HealthConfig): HealthVerdict {
   const reasons: string[] = [];
-  if (s.link.state !== 'connected' && s.now - s.link.since > config.linkDownAfter) {
-    reasons.push(`cloud link ${s.link.state} for ${Math.round((s.now - s.link.since) / 1000)} s${s.link.lastError ? ` (last error: ${s.link.lastError})` : ''}`);
+  // Each destination's link, named when there are several.
+  const links = s.destinations ? Object.entries(s.destinations).map(([id, link]) => [`destination ${id}: `, link] as const) : [['', s.link] as const];
+  for (const [name, link] of links) {
+    if (link.state !== 'connected' && s.now - link.since > config.linkDownAfter) {
+      reasons.push(`${name}cloud link ${link.state} for ${Math.round((s.now - link.since) / 1000)} s${link.lastError ? ` (last error: ${link.lastError})` : ''}`);
+    }
+    if (link.refusing) reasons.push(`${name}${link.refusing}`);
   }
-  if (s.link.refusing) reasons.push(s.link.refusing);
   if (s.outbox.maxBytes > 0 && s.outbox.bytes >= s.outbox.maxBytes * config.outboxFullRatio) {
     reasons.push(`outbox ${Math.round((100 * s.outbox.bytes) / s.outbox.maxBytes)}% full (${s.outbox.pending} readings pending)`);
   }

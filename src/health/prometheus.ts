@@ -1,5 +1,5 @@
 // /metrics in the Prometheus text exposition format (version 0.0.4), for Prometheus and Telegraf.
-import type { StatusSnapshot } from '../status/snapshot.ts';
+import type { DestinationStatus, LinkStatus, StatusSnapshot } from '../status/snapshot.ts';
 import type { GatewaySample } from './gateway-sampler.ts';
 
 type Labels = Record<string, string>;
@@ -30,14 +30,23 @@ export function renderPrometheus(s: StatusSnapshot, gateway: GatewaySample | und
   const perSensor = (pick: (sensor: StatusSnapshot['sensors'][string]) => number): [Labels, number][] => Object.entries(s.sensors).map(([id, sensor]) => [{ sensor: id }, pick(sensor)]);
   out.metric('edge_agent_info', 'gauge', 'Agent version and id.', [[{ version: s.version, agent: s.agentId, provider: s.link.provider }, 1]]);
   out.metric('edge_agent_uptime_seconds', 'gauge', 'Seconds since the agent started.', one((s.now - s.startedAt) / 1000));
-  out.metric('edge_agent_link_up', 'gauge', '1 while connected to the cloud.', one(s.link.state === 'connected' ? 1 : 0));
-  out.metric('edge_agent_link_reconnects_total', 'counter', 'Reconnections to the cloud.', one(s.link.reconnects));
-  out.metric('edge_agent_published_readings_total', 'counter', 'Readings acknowledged by the cloud.', one(s.link.publishedReadings));
-  out.metric('edge_agent_published_messages_total', 'counter', 'Messages acknowledged by the cloud.', one(s.link.publishedMessages));
-  out.metric('edge_agent_sent_bytes_total', 'counter', 'Payload and topic bytes published.', one(s.link.bytesSent));
-  out.metric('edge_agent_publish_rate', 'gauge', 'Readings per second delivered over the last minute.', one(s.link.publishRate));
-  out.metric('edge_agent_publish_refused_total', 'counter', 'Messages the cloud refused (MQTT 5 PUBACK reason code); their readings are kept and sent again.', one(s.link.refusedMessages));
-  out.metric('edge_agent_in_flight_messages', 'gauge', 'Messages published and not yet acknowledged.', one(s.link.inFlight));
+  // One series per destination, labelled with its id, when there are several; unlabelled with one, as always.
+  const links: [Labels, LinkStatus][] = s.destinations ? Object.entries(s.destinations).map(([destination, link]) => [{ destination }, link]) : [[{}, s.link]];
+  const perLink = (pick: (link: LinkStatus) => number): [Labels, number][] => links.map(([labels, link]) => [labels, pick(link)]);
+  out.metric('edge_agent_link_up', 'gauge', '1 while connected to the cloud.', perLink((l) => (l.state === 'connected' ? 1 : 0)));
+  out.metric('edge_agent_link_reconnects_total', 'counter', 'Reconnections to the cloud.', perLink((l) => l.reconnects));
+  out.metric('edge_agent_published_readings_total', 'counter', 'Readings acknowledged by the cloud.', perLink((l) => l.publishedReadings));
+  out.metric('edge_agent_published_messages_total', 'counter', 'Messages acknowledged by the cloud.', perLink((l) => l.publishedMessages));
+  out.metric('edge_agent_sent_bytes_total', 'counter', 'Payload and topic bytes published.', perLink((l) => l.bytesSent));
+  out.metric('edge_agent_publish_rate', 'gauge', 'Readings per second delivered over the last minute.', perLink((l) => l.publishRate));
+  out.metric('edge_agent_publish_refused_total', 'counter', 'Messages the cloud refused (MQTT 5 PUBACK reason code); their readings are kept and sent again.', perLink((l) => l.refusedMessages));
+  out.metric('edge_agent_in_flight_messages', 'gauge', 'Messages published and not yet acknowledged.', perLink((l) => l.inFlight));
+  if (s.destinations) {
+    const perDestination = (pick: (d: DestinationStatus) => number): [Labels, number][] => Object.entries(s.destinations!).map(([destination, d]) => [{ destination }, pick(d)]);
+    out.metric('edge_agent_destination_pending', 'gauge', 'Readings stored and not yet acknowledged by this destination.', perDestination((d) => d.pending));
+    out.metric('edge_agent_destination_oldest_age_seconds', 'gauge', 'Age of the oldest reading this destination has not acknowledged.', perDestination((d) => (d.oldestTs === null ? 0 : (s.now - d.oldestTs) / 1000)));
+    out.metric('edge_agent_destination_dropped_readings_total', 'counter', 'Readings retention dropped before this destination acknowledged them.', perDestination((d) => d.dropped));
+  }
   out.metric('edge_agent_outbox_pending', 'gauge', 'Readings stored and not yet delivered.', one(s.outbox.pending));
   out.metric('edge_agent_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest pending reading.', one(s.outbox.oldestTs === null ? 0 : (s.now - s.outbox.oldestTs) / 1000));
   out.metric('edge_agent_outbox_bytes', 'gauge', 'Bytes used by the outbox.', one(s.outbox.bytes));

@@ -94,6 +94,19 @@ export class MergedRanges {
   clear(): void {
     this.#ranges = [];
   }
+
+  contains(seq: number): boolean {
+    let lo = 0;
+    let hi = this.#ranges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = this.#ranges[mid]!;
+      if (seq < r.lo) hi = mid - 1;
+      else if (seq > r.hi) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  }
 }
 
 /** The seqs every list covers (each list sorted and disjoint): rows every destination acknowledged. */

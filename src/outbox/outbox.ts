@@ -78,7 +78,11 @@ export interface LeaseOptions {
 export interface DestinationStats {
   /** Telemetry this destination has not acknowledged yet. */
   pending: number;
+  /** ts of the oldest reading it has not acknowledged, or null. */
+  oldestTs: number | null;
   leased: number;
+  /** Readings retention dropped before this destination acknowledged them (maxBytes, maxAge, disk full), since the outbox was created. */
+  dropped: number;
 }
 
 export interface Outbox {

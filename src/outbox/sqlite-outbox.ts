@@ -17,7 +17,7 @@
 // without ever being written cannot have its id reused after a restart.
 import type Database from 'better-sqlite3';
 import { join } from 'node:path';
-import type { Logger } from '../log.ts';
+import { RateLimitedLog, type Logger } from '../log.ts';
 import type { FieldValue, Reading } from '../sources/reading.ts';
 import type { OutboxConfig } from './config.ts';
 import { DropCounter } from './drop-counter.ts';
@@ -28,7 +28,7 @@ import { gapsBetween, intersectAll, LeaseRanges, MergedRanges, type SeqRange } f
 import type { DestinationStats, Lease, LeaseOptions, Outbox, OutboxEntry, OutboxStats } from './outbox.ts';
 import { reservedBudget, rowsToDrop, telemetryBudget } from './retention.ts';
 import { SINGLE_DESTINATION } from './schema.ts';
-import { dropNewest, dropOldest, dropOlderThan, type SensorCounts } from './row-drops.ts';
+import { dropNewest, dropOldest, dropOlderThan, type DropWitness, type SensorCounts } from './row-drops.ts';
 import { prepareStatements, readStoredState, ROWS_PER_INSERT, type Statements } from './statements.ts';
 import { openStoreFile } from './store-file.ts';
 import { systemTimers, type TimerHandle, type Timers } from '../timers.ts';
@@ -72,6 +72,9 @@ interface Progress {
   ackedRows: number;
   /** Acknowledgements to put in the next journal frame. */
   journalAcks: SeqRange[];
+  /** Readings deleted (retention, disk full, purge) before it acknowledged them; and what meta holds of it. */
+  dropped: number;
+  droppedSaved: number;
 }
 
 const FLAG_CLOCK_UNSYNCED = 1;
@@ -170,6 +173,7 @@ class SqliteOutbox implements Outbox {
   readonly #destinations: Progress[];
   /** Every destination's bit set: a hot reading with all of them acknowledged is gone. */
   readonly #allAcked: number;
+  readonly #lossLog = new RateLimitedLog(60_000);
   #coldRows: number;
   /** The acked_by table needs rewriting at the next spill. */
   #ackedRangesChanged = false;
@@ -203,7 +207,7 @@ class SqliteOutbox implements Outbox {
     this.#log = options.log;
     const destinations = options.destinations ?? [{ id: SINGLE_DESTINATION }];
     if (destinations.length === 0 || destinations.length > 30) throw new Error(`the outbox takes 1 to 30 destinations, not ${destinations.length}`);
-    this.#destinations = destinations.map((d, i) => ({ id: d.id, bit: 1 << i, wants: d.wants ?? (() => true), leased: new LeaseRanges(), acked: new MergedRanges(), ackedRows: 0, journalAcks: [] }));
+    this.#destinations = destinations.map((d, i) => ({ id: d.id, bit: 1 << i, wants: d.wants ?? (() => true), leased: new LeaseRanges(), acked: new MergedRanges(), ackedRows: 0, journalAcks: [], dropped: 0, droppedSaved: 0 }));
     this.#allAcked = (1 << destinations.length) - 1;
     this.#timers = options.timers ?? systemTimers;
     this.#now = options.now ?? options.timers?.now ?? Date.now;
@@ -231,6 +235,7 @@ class SqliteOutbox implements Outbox {
     this.#drops = new DropCounter(stored.drops, options.log, this.#now);
     this.#heldLimit = heldReadingsLimit(options.config);
     for (const [dest, lo, hi] of stored.acked) this.#destination(dest)?.acked.add({ lo, hi });
+    for (const dest of this.#destinations) dest.dropped = dest.droppedSaved = stored.destinationDrops.get(dest.id) ?? 0;
     // A destination no longer configured holds nothing back: its acks are left out and not written again.
     if (stored.acked.some(([dest]) => this.#destination(dest) === undefined)) this.#ackedRangesChanged = true;
     this.#countAckedRows();
@@ -565,7 +570,7 @@ class SqliteOutbox implements Outbox {
       const oldest = coldPending > 0 && !this.#closed ? this.#oldestColdTs(dest) : oldestHotTs;
       if (oldest !== null && (oldestTs === null || oldest < oldestTs)) oldestTs = oldest;
       pending = Math.max(pending, coldPending + hotPending);
-      destinations[dest.id] = { pending: coldPending + hotPending, leased: [...this.#leases.values()].filter((l) => l.dest === dest).length };
+      destinations[dest.id] = { pending: coldPending + hotPending, oldestTs: oldest, leased: [...this.#leases.values()].filter((l) => l.dest === dest).length, dropped: dest.dropped };
     }
     return {
       pending,
@@ -758,6 +763,8 @@ class SqliteOutbox implements Outbox {
     const journaledDrops = this.#journaledDrops;
     const seqReserved = Math.max(this.#seqReserved, this.#lastSeq + SEQ_BLOCK);
     const retention = { full: new Map() as SensorCounts, aged: new Map() as SensorCounts, reserved: new Map() as SensorCounts };
+    const lost = this.#destinations.map(() => 0);
+    const witness = this.#witness(acked, lost);
     let result: { coldRows: number; coldReserved: number; reservedBytes: number; usedBytes: number; cleared: boolean; rowsDeleted: boolean };
     try {
       result = this.#db.transaction(() => {
@@ -799,7 +806,7 @@ class SqliteOutbox implements Outbox {
           if (this.#s.anyAged.get(boundary, cutoff) !== undefined) {
             coldRows -= this.#deleteAckedRows(acked);
             ackedDeleted = true;
-            coldRows -= dropOlderThan(this.#s, cutoff, retention.aged);
+            coldRows -= dropOlderThan(this.#s, cutoff, retention.aged, witness);
           rowsDeleted = true;
           }
         }
@@ -820,11 +827,12 @@ class SqliteOutbox implements Outbox {
         }
         if (excess > 0) {
           const drop = this.#config.whenFull === 'drop-oldest' ? dropOldest : dropNewest;
-          coldRows -= drop(this.#s, leased, excess, retention.full);
+          coldRows -= drop(this.#s, leased, excess, retention.full, witness);
           rowsDeleted = true;
           usedBytes = this.#measureUsedBytes();
         }
         for (const counts of [unsavedDrops, journaledDrops, retention.full, retention.aged, retention.reserved]) for (const [sensor, n] of counts) this.#s.addDrops.run(sensor, n);
+        this.#saveDestinationDrops(lost);
         return { coldRows, coldReserved, reservedBytes, usedBytes, cleared, rowsDeleted: rowsDeleted || ackedDeleted };
       })();
     } catch (error) {
@@ -854,6 +862,7 @@ class SqliteOutbox implements Outbox {
     for (const seq of ackedReserved) this.#leasedReserved.delete(seq);
     this.#ackedReserved = [];
     this.#journaledDrops = new Map();
+    this.#destinationsLost(lost, 'retention (maxBytes or maxAge)');
     for (const [i, dest] of this.#destinations.entries()) {
       dest.journalAcks = [];
       dest.acked = acked[i]!;
@@ -900,6 +909,40 @@ class SqliteOutbox implements Outbox {
     let deleted = 0;
     for (const range of intersectAll(acked.map((ranges) => ranges.list))) deleted += this.#s.deleteRange.run(range.lo, range.hi).changes;
     return deleted;
+  }
+
+  /** Counts, per destination, the rows about to be deleted that it wants and had not acknowledged (by `acked`). */
+  #witness(acked: MergedRanges[], lost: number[]): DropWitness {
+    const count = (rows: Iterable<unknown>) => {
+      for (const [seq, sensor] of rows as Iterable<[number, string]>) {
+        for (const [i, dest] of this.#destinations.entries()) if (dest.wants(sensor) && !acked[i]!.contains(seq)) lost[i]!++;
+      }
+    };
+    return { range: (lo, hi) => count(this.#s.rowsBetween.iterate(lo, hi)), aged: (boundary, cutoff) => count(this.#s.agedRows.iterate(boundary, cutoff)) };
+  }
+
+  /** Hot readings about to be dropped: each destination that had not acknowledged them lost them. */
+  #hotLost(readings: readonly HotReading[]): number[] {
+    return this.#destinations.map((dest) => readings.filter((r) => (r.acked & dest.bit) === 0).length);
+  }
+
+  /** Inside the spill's transaction: what each destination lost so far, kept across restarts. */
+  #saveDestinationDrops(lost: number[]): void {
+    for (const [i, dest] of this.#destinations.entries()) if (lost[i]! > 0 || dest.dropped !== dest.droppedSaved) this.#s.saveMeta.run(`dropped:${dest.id}`, String(dest.dropped + lost[i]!));
+  }
+
+  /** After the deletion committed (or, for memory, happened): counted, and said per destination. */
+  #destinationsLost(lost: number[], reason: string, saved = true): void {
+    for (const [i, dest] of this.#destinations.entries()) {
+      if (lost[i]! > 0) {
+        dest.dropped += lost[i]!;
+        const suppressed = this.#lossLog.admit(dest.id, this.#now());
+        if (suppressed >= 0 && this.#destinations.length > 1) {
+          this.#log.warn({ event: 'destination-readings-dropped', destination: dest.id, count: lost[i], total: dest.dropped, reason, suppressedSinceLast: suppressed }, `destination ${dest.id} lost ${lost[i]} readings it had not acknowledged to ${reason} (${dest.dropped} in all)`);
+        }
+      }
+      if (saved) dest.droppedSaved = dest.dropped;
+    }
   }
 
   /** Table rows out on lease to any destination, and the hot leases up to `movingThrough` (moving into the table now). */
@@ -976,6 +1019,7 @@ class SqliteOutbox implements Outbox {
     const dropped: SensorCounts = new Map();
     let hotDrops = 0;
     const acked = this.#ackedCopies();
+    const lost = this.#destinations.map(() => 0);
     try {
       const freed = this.#db.transaction(() => {
         let rows = this.#deleteAckedRows(acked);
@@ -992,25 +1036,30 @@ class SqliteOutbox implements Outbox {
           const held = this.#hot.filter((r) => !r.journaled).length;
           // Twice what is held (a page holds rows only partly once the oldest are deleted), and at least 1%.
           const want = Math.max(2 * held, this.#config.commitBatch, Math.ceil((this.#coldRows - rows) / 100));
-          droppedRows = dropOldest(this.#s, this.#leasedAnywhere(), want, dropped);
+          droppedRows = dropOldest(this.#s, this.#leasedAnywhere(), want, dropped, this.#witness(acked, lost));
           for (const [sensor, n] of dropped) this.#s.addDrops.run(sensor, n);
+          this.#saveDestinationDrops(lost);
           hotDrops = want - droppedRows;
         }
         rows += droppedRows;
         return { rows, reservedRows, reservedBytes };
       })();
       // The table had too few: the oldest in memory go too (they would not fit either).
+      this.#destinationsLost(lost, 'a full disk (policy drop-oldest)');
       const fromMemory: SensorCounts = new Map();
+      const goneFromMemory: HotReading[] = [];
       for (const r of this.#hot) {
         if (hotDrops <= 0) break;
         if (r.leased !== 0) continue;
         r.gone = true;
         hotDrops--;
+        goneFromMemory.push(r);
         fromMemory.set(r.sensorId, (fromMemory.get(r.sensorId) ?? 0) + 1);
       }
       if (fromMemory.size > 0) {
         this.#hot = this.#hot.filter((r) => !r.gone);
         this.#drops.add(fromMemory, 'disk full, policy drop-oldest');
+        this.#destinationsLost(this.#hotLost(goneFromMemory), 'a full disk (policy drop-oldest)', false);
       }
       this.#coldRows -= freed.rows;
       this.#settleAcked(acked);
@@ -1045,6 +1094,7 @@ class SqliteOutbox implements Outbox {
       r.gone = true;
       bySensor.set(r.sensorId, (bySensor.get(r.sensorId) ?? 0) + 1);
     }
+    this.#destinationsLost(this.#hotLost(removed), 'an outbox that cannot write', false);
     this.#hot = this.#hot.filter((r) => !r.gone);
     this.#drops.add(bySensor, `held in memory while the outbox cannot write, policy ${this.#config.whenFull}`);
   }

@@ -35,6 +35,9 @@ export function prepareStatements(db: Database.Database) {
     ageBoundary: db.prepare('SELECT seq FROM readings WHERE ts >= ? AND (flags & 1) = 0 ORDER BY seq LIMIT 1').pluck(),
     countAged: db.prepare('SELECT sensor, count(*) FROM readings WHERE seq < ? AND ts < ? AND (flags & 1) = 0 GROUP BY sensor').raw(),
     deleteAged: db.prepare('DELETE FROM readings WHERE seq < ? AND ts < ? AND (flags & 1) = 0'),
+    // The rows a drop is about to delete, to count what each destination had not acknowledged.
+    rowsBetween: db.prepare('SELECT seq, sensor FROM readings WHERE seq BETWEEN ? AND ?').raw(),
+    agedRows: db.prepare('SELECT seq, sensor FROM readings WHERE seq < ? AND ts < ? AND (flags & 1) = 0').raw(),
   };
 }
 
@@ -53,6 +56,8 @@ export function readStoredState(db: Database.Database) {
     pendingReserved: Number(one('SELECT count(*) FROM reserved')),
     reservedBytes: Number(one('SELECT coalesce(sum(length(body)), 0) FROM reserved')),
     drops: db.prepare('SELECT sensor, count FROM drops').all() as { sensor: string; count: number }[],
+    /** Per destination: readings dropped before it acknowledged them. */
+    destinationDrops: new Map((db.prepare("SELECT substr(key, 9), value FROM meta WHERE key LIKE 'dropped:%'").raw().all() as [string, string][]).map(([dest, n]) => [dest, Number(n)])),
     pageSize: Number(db.pragma('page_size', { simple: true })),
   };
 }

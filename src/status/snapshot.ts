@@ -32,6 +32,14 @@ export interface LinkStatus {
   refusing: string | null;
 }
 
+export interface DestinationStatus extends LinkStatus {
+  /** Readings stored for it and not yet acknowledged by it, and the oldest one's ts. */
+  pending: number;
+  oldestTs: number | null;
+  /** Readings it lost to retention (maxBytes, maxAge) before it acknowledged them. */
+  dropped: number;
+}
+
 /** What the session itself knows of the link: everything but the readings, which the forwarder counts. */
 export type SessionStatus = Omit<LinkStatus, 'publishedReadings' | 'publishRate'>;
 
@@ -61,7 +69,10 @@ export interface StatusSnapshot {
   configFile: string;
   configVersion: number;
   clockSynchronized: boolean;
+  /** The link of the first destination (the only one with a single `cloud`). */
   link: LinkStatus;
+  /** With several destinations ("clouds"): each one's link and its side of the outbox, by id. */
+  destinations?: Record<string, DestinationStatus>;
   outbox: OutboxStats;
   sensors: Record<string, SensorStatus>;
   commands: CommandStats;
