@@ -6,6 +6,13 @@
 //   WARMUP=20 (s, link up; the link-down phase settles 10 s)  FSYNC_WINDOW=30 (s)
 //   DOWN_WINDOW=<s> (default: the window): the outbox journal moves into SQLite when it reaches 1 MB,
 //   about every 17 minutes here, so a link-down window of 20 minutes or more includes that cost.
+//   REPORT=<json> (default: none, every reading): the `report` section given to each of the 10 sensors,
+//   e.g. REPORT='{"mode":"window","every":"1m"}'. REPORT=change is short for
+//   {"mode":"change","deadband":0.2,"fields":{"seq":{"ignore":true},"humidity":{"deadband":1}}}: seq is a
+//   counter (every reading would differ), humidity's noise is ±0.5 %RH. With REPORT the figures add the
+//   readings taken and reported per second and the bytes written per second; bytes per reading are per
+//   reading taken; and the end check is that each sensor's `reported` count of readings arrived (the
+//   suppressed ones never leave the agent), not seq 1..readings.
 //
 // Bytes: /proc/<pid>/io `write_bytes`, what the kernel charges the process for dirtying page cache
 // that writeback sends to the device (proc(5)): page-granular, so a 60-byte row costs the 4 KB pages
@@ -22,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
+import { reportSchema } from '../src/sources/report/report-config.ts';
 import { fetchStatus, statusSocketPath } from '../src/status/local-api.ts';
 import type { StatusSnapshot } from '../src/status/snapshot.ts';
 import { freePort } from '../test/helpers/free-port.ts';
@@ -42,10 +50,32 @@ if (binary && !existsSync(binary)) {
   process.exit(1);
 }
 const haveStrace = !spawnSync('strace', ['-V'], { stdio: 'ignore' }).error;
+const CHANGE_SHORTHAND = { mode: 'change', deadband: 0.2, fields: { seq: { ignore: true }, humidity: { deadband: 1 } } };
+/** REPORT as the JSON given to every sensor, checked here so a typo fails before a broker starts; undefined: every reading. */
+const report = ((text: string | undefined): Record<string, unknown> | undefined => {
+  if (text === undefined || text.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = text.trim() === 'change' ? CHANGE_SHORTHAND : JSON.parse(text);
+  } catch (error) {
+    process.stderr.write(`flash-wear: REPORT is neither "change" nor JSON: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  const checked = reportSchema.safeParse(value);
+  if (!checked.success) {
+    process.stderr.write(`flash-wear: REPORT is not a valid report section: ${checked.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}\n`);
+    process.exit(2);
+  }
+  return value as Record<string, unknown>;
+})(process.env.REPORT);
+const reportMode = report ? ((report.mode as string | undefined) ?? 'every') : 'every';
 
 interface Phase {
+  /** Per reading taken. */
   bytesPerReading: number;
+  bytesPerSecond: number;
   readingsPerSecond: number;
+  reportedPerSecond: number;
   seconds: number;
   fsyncsPerSecond: number | null;
 }
@@ -53,13 +83,18 @@ interface Run {
   up: Phase;
   down: Phase;
   produced: number;
+  /** Readings handed to the outbox (the sensors' `reported`): with REPORT, what must arrive. */
+  reported: number;
   missing: number;
+  /** With REPORT: readings received beyond a sensor's `reported`. */
+  extra: number;
   duplicates: number;
 }
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const writeBytes = (pid: number) => Number(/^write_bytes:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
 const readingsOf = (s: StatusSnapshot) => Object.values(s.sensors).reduce((sum, sensor) => sum + sensor.readings, 0);
+const reportedOf = (s: StatusSnapshot) => Object.values(s.sensors).reduce((sum, sensor) => sum + sensor.reported, 0);
 
 /** Everything one run started, stopped in reverse order, each stop on its own so one failure hides nothing. */
 class RunResources {
@@ -123,15 +158,17 @@ async function runOnce(res: RunResources): Promise<Run> {
   const port = await freePort();
   // Persistence keeps the subscriber's session (and what is queued for it) across the outage.
   res.broker = await startMosquitto({ port, persistence: true, configLines: ['allow_anonymous true', 'set_tcp_nodelay true'] });
-  const received = new Map<string, Set<number>>();
+  // Per sensor: the seqs received (every reading), or with REPORT the records' ids (a window's aggregate has no seq).
+  const received = new Map<string, Set<number | string>>();
   let duplicates = 0;
   res.subscriber = await mqtt.connectAsync(res.broker.url, { clientId: `flash-wear-${process.pid}`, clean: false, reconnectPeriod: 200 });
   res.subscriber.on('message', (_topic, payload) => {
-    for (const item of JSON.parse(payload.toString('utf8')) as { sensor: string; values: { seq: number } }[]) {
-      let seqs = received.get(item.sensor);
-      if (!seqs) received.set(item.sensor, (seqs = new Set()));
-      if (seqs.has(item.values.seq)) duplicates++;
-      seqs.add(item.values.seq);
+    for (const item of JSON.parse(payload.toString('utf8')) as { id: string; sensor: string; values: { seq: number } }[]) {
+      let keys = received.get(item.sensor);
+      if (!keys) received.set(item.sensor, (keys = new Set()));
+      const key = report ? item.id : item.values.seq;
+      if (keys.has(key)) duplicates++;
+      keys.add(key);
     }
   });
   await res.subscriber.subscribeAsync('edge-agent/+/telemetry/#', { qos: 1 });
@@ -144,7 +181,7 @@ async function runOnce(res: RunResources): Promise<Run> {
       // warn: the `connected` event (info) is not logged; the link state is read from the status socket instead.
       agent: { id: 'flash-bench', dataDir, logLevel: 'warn' },
       cloud: { provider: 'mqtt', url: res.broker.url },
-      sensors: Array.from({ length: SENSORS }, (_, i) => ({ id: `sensor-${String(i + 1).padStart(2, '0')}`, type: 'simulated', interval: '1s' })),
+      sensors: Array.from({ length: SENSORS }, (_, i) => ({ id: `sensor-${String(i + 1).padStart(2, '0')}`, type: 'simulated', interval: '1s', ...(report ? { report } : {}) })),
       health: { http: { enabled: false } },
     }),
   );
@@ -179,11 +216,15 @@ async function runOnce(res: RunResources): Promise<Run> {
     const bytesAfter = writeBytes(pid);
     const elapsed = (performance.now() - start) / 1000;
     const readings = readingsOf(after) - readingsOf(before);
+    const reported = reportedOf(after) - reportedOf(before);
     const fsyncsPerSecond = haveStrace ? await countFsyncs(res, pid, fsyncWindowSeconds) : null;
-    return { bytesPerReading: (bytesAfter - bytesBefore) / readings, readingsPerSecond: readings / elapsed, seconds: elapsed, fsyncsPerSecond };
+    const bytes = bytesAfter - bytesBefore;
+    return { bytesPerReading: bytes / readings, bytesPerSecond: bytes / elapsed, readingsPerSecond: readings / elapsed, reportedPerSecond: reported / elapsed, seconds: elapsed, fsyncsPerSecond };
   };
 
-  await waitForLink(true, 30_000);
+  const connected = await waitForLink(true, 30_000);
+  const modes = new Set<string>(Object.values(connected.sensors).map((sensor) => sensor.report));
+  if (modes.size !== 1 || !modes.has(reportMode)) throw new Error(`the sensors report in mode ${[...modes].join(', ')}, not ${reportMode}`);
   process.stderr.write(`flash-wear: agent ${pid} connected; link up: ${warmupSeconds} s warm-up, ${windowSeconds} s bytes window${haveStrace ? `, ${fsyncWindowSeconds} s strace window` : ''}\n`);
   await sleep(warmupSeconds * 1000);
   const up = await measure();
@@ -203,9 +244,22 @@ async function runOnce(res: RunResources): Promise<Run> {
     await sleep(200);
     s = await status();
   }
-  // Every reading produced up to now must reach the subscriber: seq 1..readings of each sensor.
-  const missingNow = () => {
+  // Every reading produced up to now must reach the subscriber: seq 1..readings of each sensor. With
+  // REPORT, the readings received of each sensor must number its `reported` (the others never left
+  // the agent); the sensors keep reporting, so that is compared with a fresh status until it holds.
+  let extra = 0;
+  const missingNow = async () => {
     let missing = 0;
+    if (report) {
+      s = await status();
+      extra = 0;
+      for (const [id, sensor] of Object.entries(s.sensors)) {
+        const count = received.get(id)?.size ?? 0;
+        missing += Math.max(0, sensor.reported - count);
+        extra += Math.max(0, count - sensor.reported);
+      }
+      return missing + extra;
+    }
     for (const [id, sensor] of Object.entries(s.sensors)) {
       const seqs = received.get(id);
       for (let seq = 1; seq <= sensor.readings; seq++) if (!seqs?.has(seq)) missing++;
@@ -213,10 +267,17 @@ async function runOnce(res: RunResources): Promise<Run> {
     return missing;
   };
   const deliverBy = Date.now() + 30_000;
-  while (missingNow() > 0 && Date.now() < deliverBy) await sleep(200);
-  return { up, down, produced: readingsOf(s), missing: missingNow(), duplicates };
+  let mismatch = await missingNow();
+  while (mismatch > 0 && Date.now() < deliverBy) {
+    await sleep(200);
+    mismatch = await missingNow();
+  }
+  const missing = mismatch - extra;
+  if (extra > 0) process.stderr.write(`flash-wear: ${extra} more readings arrived than the sensors reported\n`);
+  return { up, down, produced: readingsOf(s), reported: reportedOf(s), missing, extra, duplicates };
 }
 
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const gbPerYear = (bytesPerReading: number, rate: number) => (bytesPerReading * rate * SECONDS_PER_YEAR) / 1e9;
 const spread = (values: number[], digits: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -238,28 +299,57 @@ for (let i = 0; i < runs; i++) {
     current = undefined;
   }
   const r = results.at(-1)!;
-  process.stderr.write(`flash-wear: run ${i + 1}/${runs}: up ${fmt(r.up.bytesPerReading, 1)} B/reading, down ${fmt(r.down.bytesPerReading, 1)} B/reading\n`);
+  const rates = report ? ` (readings/s taken → reported: up ${fmt(r.up.readingsPerSecond, 2)} → ${fmt(r.up.reportedPerSecond, 2)}, down ${fmt(r.down.readingsPerSecond, 2)} → ${fmt(r.down.reportedPerSecond, 2)})` : '';
+  process.stderr.write(`flash-wear: run ${i + 1}/${runs}: up ${fmt(r.up.bytesPerReading, 1)} B/reading, down ${fmt(r.down.bytesPerReading, 1)} B/reading${rates}\n`);
 }
 
+const pct = (part: number, whole: number) => `${fmt((100 * part) / whole, 1)} %`;
 const lines = [
-  `flash wear: ${binary ?? 'node src/cli/main.ts'}, ${SENSORS} simulated sensors at 1 Hz, outbox defaults, generic MQTT to local Mosquitto; ${windowSeconds} s window link up, ${downWindowSeconds} s link down`,
-  `  bytes written per reading (/proc/<pid>/io write_bytes)`,
+  `flash wear: ${binary ?? 'node src/cli/main.ts'}, ${SENSORS} simulated sensors at 1 Hz${report ? `, report ${JSON.stringify(report)}` : ''}, outbox defaults, generic MQTT to local Mosquitto; ${windowSeconds} s window link up, ${downWindowSeconds} s link down`,
+];
+if (report) {
+  // Taken: the sensors' `readings`; reported: their `reported`, what went to the outbox (and so to storage and the wire).
+  const phaseLine = (name: string, phase: (r: Run) => Phase) => {
+    const taken = results.map((r) => phase(r).readingsPerSecond);
+    const reported = results.map((r) => phase(r).reportedPerSecond);
+    return `    ${name.padEnd(14)}taken ${spread(taken, 2)}, reported ${spread(reported, 2)}; ratio ${pct(median(reported), median(taken))} reported, ${fmt(median(taken) / median(reported), 1)}× fewer`;
+  };
+  lines.push(
+    `  readings per second (status socket: taken = sensors' readings, reported = handed to the outbox)`,
+    phaseLine('link up', (r) => r.up),
+    phaseLine('link down', (r) => r.down),
+    `  bytes written per second (/proc/<pid>/io write_bytes)`,
+    `    link up       ${spread(results.map((r) => r.up.bytesPerSecond), 0)}`,
+    `    link down     ${spread(results.map((r) => r.down.bytesPerSecond), 0)}`,
+    `  bytes written per taken reading`,
+  );
+} else lines.push(`  bytes written per reading (/proc/<pid>/io write_bytes)`);
+lines.push(
   `    link up       ${spread(results.map((r) => r.up.bytesPerReading), 1)}`,
   `    link down     ${spread(results.map((r) => r.down.bytesPerReading), 1)}`,
   haveStrace
     ? `  fsyncs per second (fsync + fdatasync, strace, separate ${fsyncWindowSeconds} s window)\n    link up       ${spread(results.map((r) => r.up.fsyncsPerSecond!), 1)}\n    link down     ${spread(results.map((r) => r.down.fsyncsPerSecond!), 1)}`
     : '  fsyncs: not measured (no strace)',
-  `  readings per second   up ${spread(results.map((r) => r.up.readingsPerSecond), 2)}, down ${spread(results.map((r) => r.down.readingsPerSecond), 2)}`,
-  `  projected GB written per year (median bytes per reading × rate × 31,536,000 / 1e9)`,
-];
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+);
+if (!report) lines.push(`  readings per second   up ${spread(results.map((r) => r.up.readingsPerSecond), 2)}, down ${spread(results.map((r) => r.down.readingsPerSecond), 2)}`);
+lines.push(
+  report
+    ? `  projected GB written per year (median bytes per taken reading × rate × 31,536,000 / 1e9; the share reported at another rate differs: a deadband passes fewer of more frequent readings)`
+    : `  projected GB written per year (median bytes per reading × rate × 31,536,000 / 1e9)`,
+);
 for (const rate of [1, 10]) {
   const up = gbPerYear(median(results.map((r) => r.up.bytesPerReading)), rate);
   const down = gbPerYear(median(results.map((r) => r.down.bytesPerReading)), rate);
   lines.push(`    ${String(rate).padStart(2)} ${rate === 1 ? 'reading/s ' : 'readings/s'}   link up ${fmt(up, 2)} GB, link down ${fmt(down, 2)} GB`);
 }
 for (const [i, r] of results.entries()) {
-  const delivered = r.missing === 0 ? `all ${fmt(r.produced)} readings delivered` : `${fmt(r.missing)} of ${fmt(r.produced)} readings missing`;
+  const delivered = report
+    ? r.missing === 0 && r.extra === 0
+      ? `all ${fmt(r.reported)} reported readings delivered (of ${fmt(r.produced)} taken)`
+      : `${fmt(r.reported)} readings reported (of ${fmt(r.produced)} taken): ${fmt(r.missing)} missing${r.extra ? `, ${fmt(r.extra)} more arrived than reported` : ''}`
+    : r.missing === 0
+      ? `all ${fmt(r.produced)} readings delivered`
+      : `${fmt(r.missing)} of ${fmt(r.produced)} readings missing`;
   lines.push(`  run ${i + 1}: ${delivered}${r.duplicates ? ` (${fmt(r.duplicates)} duplicates)` : ''}`);
 }
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -2,6 +2,13 @@
 // "json" and "compact", Azure IoT Hub, Alibaba Cloud IoT, Waylay and Xyte. Figures only; nothing is asserted.
 //   npx node bench/wire.ts [formats...]      formats: mqtt-json mqtt-compact azure alibaba waylay xyte (default: all six)
 //   LIVE_WINDOW=30 (s)  WARMUP=10 (s)  DRAIN_READINGS=100000  DRAIN_TIMEOUT=<s> (default 120 + readings / 500)
+//   REPORT=<json> (default: none, every reading): the `report` section given to each of the 10 LIVE
+//   sensors (the DRAIN sensor reports every reading), e.g. REPORT='{"mode":"window","every":"10s"}'.
+//   REPORT=change is short for {"mode":"change","deadband":0.2,"fields":{"seq":{"ignore":true},"humidity":{"deadband":1}}}:
+//   seq is a counter (every reading would differ), humidity's noise is ±0.5 %RH. With REPORT the live
+//   figures are per reading taken, and a second table gives readings taken and reported per second,
+//   bytes and messages per second; the reported readings are few, so take a longer LIVE_WINDOW (120).
+//   Only the generic MQTT live case, quickly: REPORT=change LIVE_WINDOW=120 DRAIN_READINGS=1000 npx node bench/wire.ts mqtt-json
 //
 // The real agent runs as a child process (node src/cli/main.ts run, agent id "gateway-01", health
 // telemetry off so that every message holds sensor readings, no health HTTP port), its cloud.url
@@ -32,6 +39,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
+import { reportSchema } from '../src/sources/report/report-config.ts';
 import { fetchStatus, statusSocketPath } from '../src/status/local-api.ts';
 import type { StatusSnapshot } from '../src/status/snapshot.ts';
 import { startAlibabaEmulator } from '../test/emulators/alibaba/alibaba-emulator.ts';
@@ -67,14 +75,34 @@ const warmupSeconds = envNumber('WARMUP', 10);
 const windowSeconds = Math.max(1, Math.round(envNumber('LIVE_WINDOW', 30)));
 const drainReadings = Math.round(envNumber('DRAIN_READINGS', 100_000));
 const drainTimeoutSeconds = envNumber('DRAIN_TIMEOUT', 120 + drainReadings / 500);
+const CHANGE_SHORTHAND = { mode: 'change', deadband: 0.2, fields: { seq: { ignore: true }, humidity: { deadband: 1 } } };
+/** REPORT as the JSON given to every live sensor, checked here so a typo fails before a broker starts; undefined: every reading. */
+const report = ((text: string | undefined): Record<string, unknown> | undefined => {
+  if (text === undefined || text.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = text.trim() === 'change' ? CHANGE_SHORTHAND : JSON.parse(text);
+  } catch (error) {
+    process.stderr.write(`wire: REPORT is neither "change" nor JSON: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  const checked = reportSchema.safeParse(value);
+  if (!checked.success) {
+    process.stderr.write(`wire: REPORT is not a valid report section: ${checked.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}\n`);
+    process.exit(2);
+  }
+  return value as Record<string, unknown>;
+})(process.env.REPORT);
+const reportMode: string = report ? ((report.mode as string | undefined) ?? 'every') : 'every';
 const AGENT_ID = 'gateway-01';
-const LIVE_SENSORS = Array.from({ length: 10 }, (_, i) => ({ id: `sensor-${String(i + 1).padStart(2, '0')}`, type: 'simulated', interval: '1s' }));
+const LIVE_SENSORS = Array.from({ length: 10 }, (_, i) => ({ id: `sensor-${String(i + 1).padStart(2, '0')}`, type: 'simulated', interval: '1s', ...(report ? { report } : {}) }));
 const DRAIN_SENSOR = { id: 'load', type: 'simulated', interval: '10ms', perTick: 100, count: drainReadings };
 const SECONDS_PER_DAY = 86_400;
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const progress = (text: string) => process.stderr.write(`wire: ${text}\n`);
 const readingsOf = (s: StatusSnapshot) => Object.values(s.sensors).reduce((sum, sensor) => sum + sensor.readings, 0);
+const reportedOf = (s: StatusSnapshot) => Object.values(s.sensors).reduce((sum, sensor) => sum + sensor.reported, 0);
 
 /** Everything one format started, released in reverse order, each step on its own so one failure hides nothing. */
 class Resources {
@@ -322,7 +350,10 @@ const SETUPS: Record<Format, (res: Resources) => Promise<Cloud>> = {
 
 interface LivePhase {
   seconds: number;
+  /** Taken by the sensors. */
   readings: number;
+  /** Handed to the outbox (all of them without REPORT). */
+  reported: number;
   bytes: number;
   messages: number;
   meteredBlocks: number | undefined;
@@ -332,7 +363,9 @@ interface LivePhase {
 async function livePhase(res: Resources, cloud: Cloud, format: Format): Promise<LivePhase> {
   const proxy = await startProxy(res, cloud.port, true);
   const agent = launch(res, cloud.config(proxy.url(cloud.scheme), 'live'), LIVE_SENSORS);
-  await waitForStatus(agent, (s) => s.link.state === 'connected', 60_000, 'the live agent to connect');
+  const connected = await waitForStatus(agent, (s) => s.link.state === 'connected', 60_000, 'the live agent to connect');
+  const modes = new Set<string>(Object.values(connected.sensors).map((sensor) => sensor.report));
+  if (modes.size !== 1 || !modes.has(reportMode)) throw new Error(`the live sensors report in mode ${[...modes].join(', ')}, not ${reportMode}`);
   progress(`${format}: live: connected; ${warmupSeconds} s warm-up, ${windowSeconds} s window`);
   await sleep(warmupSeconds * 1000);
   // Half-way between two ticks: a tick's readings (and, 50 ms or 1 s of linger later, its message) are away from both edges.
@@ -351,13 +384,14 @@ async function livePhase(res: Resources, cloud: Cloud, format: Format): Promise<
   const phase = {
     seconds: (after.at - before.at) / 1000,
     readings: readingsOf(after.status) - readingsOf(before.status),
+    reported: reportedOf(after.status) - reportedOf(before.status),
     bytes: after.bytes - before.bytes,
     messages: after.messages - before.messages,
     meteredBlocks: after.blocks === undefined || before.blocks === undefined ? undefined : after.blocks - before.blocks,
     reconnects: after.status.link.reconnects - before.status.link.reconnects,
   };
   if (phase.readings <= 0) throw new Error(`no readings in the ${windowSeconds} s live window`);
-  progress(`${format}: live: ${fmt(phase.readings)} readings, ${fmt(phase.messages)} messages, ${fmt(phase.bytes)} bytes in ${fmt(phase.seconds, 1)} s`);
+  progress(`${format}: live: ${fmt(phase.readings)} readings${report ? ` taken, ${fmt(phase.reported)} reported` : ''}, ${fmt(phase.messages)} messages, ${fmt(phase.bytes)} bytes in ${fmt(phase.seconds, 1)} s`);
   return phase;
 }
 
@@ -484,12 +518,37 @@ const lines = [
   `  bytes: agent -> broker on the TCP connection, MQTT framing included; on "tls" rows TLS records and the handshake too`,
   `  messages: telemetry messages as the broker or emulator received them (an Alibaba batch post is one)`,
   `  live: 10 simulated sensors at 1 Hz, every cloud default (cloud.linger included), health telemetry off; ${warmupSeconds} s warm-up, ${windowSeconds} s window`,
+  ...(report ? [`        each sensor with report ${JSON.stringify(report)}: live figures are per reading taken`] : []),
   `  drain: a ${fmt(drainReadings)}-reading backlog of one sensor (100 readings every 10 ms) stored with the link down, then sent;`,
   `         readings/s from the agent's first bytes on the reopened link to an empty outbox, with the broker and the proxy on the same ${cpus().length} CPUs`,
   '',
   line(columns),
   ...table.map(line),
 ];
+if (report) {
+  // Taken: the sensors' `readings`; reported: their `reported`, what went to the outbox and so to the wire.
+  const reportColumns = ['format', 'taken/s', 'reported/s', 'reported', 'wire B/s', 'msg/s', 'B/taken', 'B/reported'];
+  const reportTable = rows
+    .filter((r) => r.live)
+    .map(({ format, live }) => [
+      format,
+      fmt(live!.readings / live!.seconds, 2),
+      fmt(live!.reported / live!.seconds, 2),
+      `${fmt((100 * live!.reported) / live!.readings, 1)} %`,
+      fmt(live!.bytes / live!.seconds, 1),
+      fmt(live!.messages / live!.seconds, 3),
+      fmt(live!.bytes / live!.readings, 1),
+      live!.reported > 0 ? fmt(live!.bytes / live!.reported, 1) : '-',
+    ]);
+  const reportWidths = reportColumns.map((c, i) => Math.max(c.length, ...reportTable.map((t) => t[i]!.length)));
+  const reportLine = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(reportWidths[i]!) : cell.padStart(reportWidths[i]!))).join('  ');
+  lines.push(
+    '',
+    `live with report ${JSON.stringify(report)}: readings taken (the sensors' readings) and reported (handed to the outbox) per second, bytes and messages on the wire per second and per reading`,
+    reportLine(reportColumns),
+    ...reportTable.map(reportLine),
+  );
+}
 for (const r of rows) {
   if (r.format === 'azure' && r.live) {
     const perSecond = r.live.messages / r.live.seconds;
