@@ -161,4 +161,30 @@ describe('several destinations end to end', { timeout: 240_000 }, () => {
       await secured.cleanup();
     }
   });
+
+  it('a command is answered on the destination it came from, and runs only if that destination allows it', async () => {
+    const agent = startAgent({
+      clouds: [
+        { id: 'plant', provider: 'mqtt', url: brokerA.url, commands: { allow: ['ping'] } },
+        { id: 'cloud', provider: 'mqtt', url: brokerB.url },
+      ],
+      commands: { allow: ['ping', 'status'] },
+      agent: { id: 'gw-cmd', logLevel: 'info' },
+    });
+    agents.push(agent);
+    await waitUntil(() => agent.logs.filter((l) => l.event === 'subscribed').length >= 2, 15_000, 'both destinations to subscribe');
+    const ask = async (broker: Mosquitto, id: string, name: string) => {
+      const replies = await collect(broker.url, 'edge-agent/gw-cmd/replies');
+      try {
+        await replies.client.publishAsync('edge-agent/gw-cmd/commands', JSON.stringify({ id, name, params: {} }), { qos: 1 });
+        const reply = await replies.waitForMessage((_t, payload) => (JSON.parse(payload.toString()) as { id: string }).id === id);
+        return JSON.parse(reply.payload.toString()) as { ok: boolean; status: number };
+      } finally {
+        await replies.close();
+      }
+    };
+    assert.equal((await ask(brokerA, 'p1', 'ping')).ok, true, 'the plant may ping');
+    assert.equal((await ask(brokerA, 'p2', 'status')).status, 403, 'the plant may not ask for status');
+    assert.equal((await ask(brokerB, 'c1', 'status')).ok, true, 'the cloud may, by the top-level allow list');
+  });
 });
