@@ -86,7 +86,7 @@ export interface DestinationStats {
 }
 
 export interface Outbox {
-  /** Buffers a reading; it is committed within commitInterval. Returns its sequence number (0 while the outbox is unavailable: it is numbered when stored). */
+  /** Buffers a reading; it is committed within commitInterval. Returns its sequence number (0 while the outbox is unavailable: it is numbered when stored; 0 too for a sensor no destination takes, counted as dropped). */
   append(reading: Reading): number;
   /** Buffers a command reply or event in the reserved lane, which retention never drops to make room for telemetry; it goes to `destination` only (default the first). */
   appendReserved(body: unknown, destination?: string): number;

@@ -305,8 +305,15 @@ class SqliteOutbox implements Outbox {
 
   append(reading: Reading): number {
     if (this.#closed) throw new Error('the outbox is closed');
+    const unwanted = this.#unwantedBy(reading.sensorId);
+    if (unwanted === this.#allAcked) {
+      // A sensor every destination filters out: nothing to store, and a config to fix, so counted.
+      this.#drops.add(new Map([[reading.sensorId, 1]]), 'no destination takes this sensor (see the "sensors" of each of "clouds")');
+      this.#schedule();
+      return 0;
+    }
     const seq = ++this.#lastSeq;
-    this.#hot.push({ seq, sensorId: reading.sensorId, ts: reading.ts, flags: reading.clockUnsynced === true ? FLAG_CLOCK_UNSYNCED : 0, vals: JSON.stringify(reading.values), journaled: false, leased: 0, acked: this.#unwantedBy(reading.sensorId), gone: false });
+    this.#hot.push({ seq, sensorId: reading.sensorId, ts: reading.ts, flags: reading.clockUnsynced === true ? FLAG_CLOCK_UNSYNCED : 0, vals: JSON.stringify(reading.values), journaled: false, leased: 0, acked: unwanted, gone: false });
     const unwritten = this.#lastSeq - this.#committedSeq;
     if (unwritten >= this.#config.commitBatch && this.#failing === undefined) this.#commit();
     else {

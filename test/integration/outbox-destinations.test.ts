@@ -75,3 +75,14 @@ test('retention says what each destination lost: only what it had not acknowledg
   const waylayGets = drain(outbox, 'waylay').length;
   assert.equal(waylayGets + stats.destinations!.waylay!.dropped, 32_000, 'waylay got or lost each reading, none twice');
 });
+
+test('a sensor no destination takes is not stored, and counted as dropped with the reason', (t) => {
+  const dataDir = tempDataDir(t);
+  const outbox = open(dataDir, {}, { destinations: [{ id: 'scada', wants: (sensor) => sensor.startsWith('boiler-') }] });
+  t.after(() => outbox.close());
+  assert.equal(outbox.append({ sensorId: 'room', ts: Date.now(), values: { t: 1 } }), 0);
+  assert.ok(outbox.append({ sensorId: 'boiler-1', ts: Date.now(), values: { t: 1 } }) > 0);
+  outbox.flush();
+  assert.equal(outbox.stats().pending, 1);
+  assert.equal(outbox.stats().dropped.room, 1);
+});
