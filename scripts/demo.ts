@@ -12,7 +12,8 @@ import { parse as parseJsonc } from 'jsonc-parser';
 import mqtt from 'mqtt';
 
 const root = resolve(import.meta.dirname, '..');
-const { values: args } = parseArgs({ options: { seconds: { type: 'string' }, config: { type: 'string', default: join(root, 'agent.config.json') } } });
+// --readings N: stop once N readings arrived (tests wait for that, not for a time); --seconds: stop after that long regardless.
+const { values: args } = parseArgs({ options: { seconds: { type: 'string' }, readings: { type: 'string' }, config: { type: 'string', default: join(root, 'agent.config.json') } } });
 
 const broker = await Aedes.createBroker();
 const server = createServer(broker.handle);
@@ -47,6 +48,7 @@ subscriber.on('message', (topic, payload) => {
       .join('  ');
     process.stdout.write(`broker <- ${topic}  ${reading.sensor ?? '?'}  ${new Date(reading.ts ?? Date.now()).toISOString()}  ${values}\n`);
   }
+  if (args.readings && received >= Number(args.readings)) void stop(0);
 });
 
 process.stdout.write(`demo: broker on mqtt://127.0.0.1:${port}; agent running ${configPath}; press Ctrl-C to stop\n`);
@@ -87,7 +89,7 @@ agent.once('exit', (code) => {
     void stop(1);
   }
 });
-if (args.seconds) setTimeout(() => void stop(received > 0 ? 0 : 1), Number(args.seconds) * 1000);
+if (args.seconds) setTimeout(() => void stop(received > 0 && !args.readings ? 0 : 1), Number(args.seconds) * 1000);
 
 function listen(s: Server, p: number): Promise<number> {
   return new Promise((resolvePort, reject) => {
