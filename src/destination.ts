@@ -2,6 +2,8 @@
 // dispatcher and inbox, wired to the shared outbox under the destination's id. Each has its own
 // credentials, reconnects, linger, rate limit and command allow list; the outbox keeps its
 // progress, so a destination that is down, slow or refusing holds back none of the others.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { redactConfig } from './agent-config/redact.ts';
 import type { AgentConfig, DestinationConfig } from './agent-config/schema.ts';
 import type { CloudAdapter } from './cloud/adapter.ts';
@@ -34,6 +36,11 @@ export interface DestinationContext {
   requestRestart: (reason: string) => void;
 }
 
+/** Where a destination keeps its credentials and cloud state: the data dir itself for a single `cloud` (as always), `clouds/<id>` in it for each of several. */
+export function destinationDataDir(config: Pick<AgentConfig, 'agent' | 'clouds'>, id: string): string {
+  return config.clouds ? join(config.agent.dataDir, 'clouds', id) : config.agent.dataDir;
+}
+
 /** "boiler-*" and "pump-?" as a test on sensor ids; undefined (all sensors) without patterns. */
 export function sensorFilter(patterns: readonly string[] | undefined): ((sensorId: string) => boolean) | undefined {
   if (!patterns) return undefined;
@@ -58,10 +65,11 @@ export class Destination {
     this.provider = cloud.provider;
     // Several destinations: each one's lines say which.
     const log = config.clouds ? ctx.log.child({ destination: cloud.id }) : ctx.log;
+    const dataDir = destinationDataDir(config, cloud.id);
     this.adapter = createAdapter(cloud, {
       agentId: config.agent.id,
       agentVersion: AGENT_VERSION,
-      dataDir: config.agent.dataDir,
+      dataDir,
       log: log.child({ component: 'cloud', provider: cloud.provider }),
       now,
       clockSynchronized: ctx.clockSynchronized,
@@ -126,6 +134,8 @@ export class Destination {
     });
     const name = config.clouds ? ` ${cloud.id}` : '';
     this.parts = [
+      // Registered credentials and remembered cloud settings of its own (two Xyte accounts must not share a file).
+      ...(dataDir === config.agent.dataDir ? [] : [{ name: `data dir${name}`, start: () => void mkdirSync(dataDir, { recursive: true, mode: 0o700 }) }]),
       // Listening before the link comes up, so nothing the broker kept for us goes unheard.
       { name: `inbox${name}`, start: () => this.inbox.start(), stop: () => this.inbox.stop() },
       { name: `facts${name}`, start: () => facts.start(), stop: () => facts.stop() },

@@ -7,6 +7,7 @@ import { linkWarnings } from '../cloud/link-warnings.ts';
 import { clockSynchronized } from '../clock.ts';
 import { loadConfigFile, type LoadedConfig } from '../agent-config/load.ts';
 import { destinationsOf, type CloudConfig } from '../agent-config/schema.ts';
+import { destinationDataDir } from '../destination.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { fetchStatus, statusSocketPath } from '../status/local-api.ts';
@@ -72,7 +73,7 @@ async function cloudChecks(loaded: LoadedConfig, cloud: CloudConfig, running: Li
     const adapter = createAdapter(cloud, {
       agentId: config.agent.id,
       agentVersion: AGENT_VERSION,
-      dataDir: config.agent.dataDir,
+      dataDir: destinationDataDir(config, cloud.id ?? 'cloud'),
       log: createLogger({ level: 'silent' }),
       now: () => Date.now(),
       clockSynchronized: () => clockSynchronized(),

@@ -2,36 +2,44 @@
 // (its adapter definition has a credentials part: Xyte, Alibaba "one secret per product"), so an
 // installer can register a gateway on the bench and see its device id before it goes in the cabinet.
 import type { Writable } from 'node:stream';
+import { mkdirSync } from 'node:fs';
 import { loadConfigFile } from '../agent-config/load.ts';
+import { destinationsOf } from '../agent-config/schema.ts';
 import { registerDevice, registeringProviders } from '../cloud/adapters/index.ts';
 import { RegistrationError } from '../cloud/credentials/registration-error.ts';
 import { clockSynchronized } from '../clock.ts';
 import { ensureDataDir } from '../data-dir.ts';
 import { AgentError, ExitCode } from '../errors.ts';
+import { destinationDataDir } from '../destination.ts';
 import { createLogger } from '../log.ts';
 import { AGENT_VERSION } from '../version.ts';
 
 export async function runRegister(configPath: string, out: Writable): Promise<void> {
   const { config } = loadConfigFile(configPath);
-  const dataDir = config.agent.dataDir;
-  const ctx = { agentId: config.agent.id, agentVersion: AGENT_VERSION, dataDir, log: createLogger({ level: 'silent' }), now: () => Date.now(), clockSynchronized: () => clockSynchronized() };
-  if (!registeringProviders.includes(config.cloud.provider)) {
+  const registering = destinationsOf(config).filter((d) => registeringProviders.includes(d.provider));
+  if (registering.length === 0) {
     // Exit 64 (usage), as before the registry knew registrations: nothing to do.
-    throw new AgentError(`register applies to clouds that register devices over HTTPS (provider ${registeringProviders.map((p) => `"${p}"`).join(' or ')}); ${configPath} has provider "${config.cloud.provider}", which needs no registration step`, ExitCode.usage);
+    const providers = destinationsOf(config).map((d) => `"${d.provider}"`).join(', ');
+    throw new AgentError(`register applies to clouds that register devices over HTTPS (provider ${registeringProviders.map((p) => `"${p}"`).join(' or ')}); ${configPath} has provider ${providers}, which needs no registration step`, ExitCode.usage);
   }
-  let outcome;
-  try {
-    ensureDataDir(dataDir);
-    outcome = await registerDevice(config.cloud, ctx);
-  } catch (error) {
-    if (error instanceof RegistrationError) {
-      // Unreachable or a server fault: try again later (69). Refused: the config needs a fix (78).
-      const code = error.refusal === 'unreachable' || error.refusal === 'server' ? ExitCode.unavailable : ExitCode.config;
-      throw new AgentError(error.message, code, { cause: error });
+  for (const destination of registering) {
+    const dataDir = destinationDataDir(config, destination.id);
+    const ctx = { agentId: config.agent.id, agentVersion: AGENT_VERSION, dataDir, log: createLogger({ level: 'silent' }), now: () => Date.now(), clockSynchronized: () => clockSynchronized() };
+    let outcome;
+    try {
+      ensureDataDir(config.agent.dataDir);
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      outcome = await registerDevice(destination, ctx);
+    } catch (error) {
+      if (error instanceof RegistrationError) {
+        // Unreachable or a server fault: try again later (69). Refused: the config needs a fix (78).
+        const code = error.refusal === 'unreachable' || error.refusal === 'server' ? ExitCode.unavailable : ExitCode.config;
+        throw new AgentError(`${config.clouds ? `${destination.id}: ` : ''}${error.message}`, code, { cause: error });
+      }
+      throw error;
     }
-    throw error;
+    if (!outcome.needed) throw new AgentError(`provider "${destination.provider}" needs no registration step`, ExitCode.usage);
+    const where = outcome.source === 'config' ? 'given in the config' : outcome.source === 'stored' ? `already registered (credentials in ${dataDir})` : `registered now (credentials saved in ${dataDir}, mode 0600)`;
+    out.write(`${config.clouds ? `${destination.id}\n` : ''}device id: ${outcome.deviceId}\n${where}\nMQTT hub: ${outcome.endpoint}\n`);
   }
-  if (!outcome.needed) throw new AgentError(`provider "${config.cloud.provider}" needs no registration step`, ExitCode.usage);
-  const where = outcome.source === 'config' ? 'given in the config' : outcome.source === 'stored' ? `already registered (credentials in ${dataDir})` : `registered now (credentials saved in ${dataDir}, mode 0600)`;
-  out.write(`device id: ${outcome.deviceId}\n${where}\nMQTT hub: ${outcome.endpoint}\n`);
 }
