@@ -13,6 +13,10 @@
 //   readings taken and reported per second and the bytes written per second; bytes per reading are per
 //   reading taken; and the end check is that each sensor's `reported` count of readings arrived (the
 //   suppressed ones never leave the agent), not seq 1..readings.
+//   DESTINATIONS=N (default 1): the agent gets "clouds", N generic MQTT destinations to the one local
+//   Mosquitto, each with a client id and topics of its own (edge-agent/..., edge-agent-b/..., ...),
+//   instead of "cloud": one outbox, per-destination progress. Link up: all connected; link down: the
+//   broker stopped, so all down. The end check is made for each destination on its own topics.
 //
 // Bytes: /proc/<pid>/io `write_bytes`, what the kernel charges the process for dirtying page cache
 // that writeback sends to the device (proc(5)): page-granular, so a 60-byte row costs the 4 KB pages
@@ -69,6 +73,17 @@ const report = ((text: string | undefined): Record<string, unknown> | undefined 
   return value as Record<string, unknown>;
 })(process.env.REPORT);
 const reportMode = report ? ((report.mode as string | undefined) ?? 'every') : 'every';
+const destinationCount = Number(process.env.DESTINATIONS ?? 1);
+if (!Number.isInteger(destinationCount) || destinationCount < 1 || destinationCount > 8) {
+  process.stderr.write(`flash-wear: DESTINATIONS: expected 1 to 8, found ${process.env.DESTINATIONS}\n`);
+  process.exit(2);
+}
+const several = destinationCount > 1;
+/** Each destination's id and topic prefix: "cloud" on edge-agent/..., then "cloud-b" on edge-agent-b/..., and so on. */
+const destinations = Array.from({ length: destinationCount }, (_, i) => {
+  const suffix = i === 0 ? '' : `-${String.fromCharCode(97 + i)}`;
+  return { id: `cloud${suffix}`, prefix: `edge-agent${suffix}` };
+});
 
 interface Phase {
   /** Per reading taken. */
@@ -85,10 +100,11 @@ interface Run {
   produced: number;
   /** Readings handed to the outbox (the sensors' `reported`): with REPORT, what must arrive. */
   reported: number;
-  missing: number;
-  /** With REPORT: readings received beyond a sensor's `reported`. */
-  extra: number;
-  duplicates: number;
+  /** Per destination, in the order of `destinations`. */
+  missing: number[];
+  /** With REPORT: readings received beyond a sensor's `reported`, per destination. */
+  extra: number[];
+  duplicates: number[];
 }
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -158,20 +174,22 @@ async function runOnce(res: RunResources): Promise<Run> {
   const port = await freePort();
   // Persistence keeps the subscriber's session (and what is queued for it) across the outage.
   res.broker = await startMosquitto({ port, persistence: true, configLines: ['allow_anonymous true', 'set_tcp_nodelay true'] });
-  // Per sensor: the seqs received (every reading), or with REPORT the records' ids (a window's aggregate has no seq).
-  const received = new Map<string, Set<number | string>>();
-  let duplicates = 0;
+  // Per destination (by its topics), per sensor: the seqs received (every reading), or with REPORT the records' ids (a window's aggregate has no seq).
+  const received = destinations.map(() => new Map<string, Set<number | string>>());
+  const duplicates = destinations.map(() => 0);
   res.subscriber = await mqtt.connectAsync(res.broker.url, { clientId: `flash-wear-${process.pid}`, clean: false, reconnectPeriod: 200 });
-  res.subscriber.on('message', (_topic, payload) => {
+  res.subscriber.on('message', (topic, payload) => {
+    const d = destinations.findIndex(({ prefix }) => topic.startsWith(`${prefix}/`));
+    if (d < 0) throw new Error(`flash-wear: a message on ${topic}, no destination's topic`);
     for (const item of JSON.parse(payload.toString('utf8')) as { id: string; sensor: string; values: { seq: number } }[]) {
-      let keys = received.get(item.sensor);
-      if (!keys) received.set(item.sensor, (keys = new Set()));
+      let keys = received[d]!.get(item.sensor);
+      if (!keys) received[d]!.set(item.sensor, (keys = new Set()));
       const key = report ? item.id : item.values.seq;
-      if (keys.has(key)) duplicates++;
+      if (keys.has(key)) duplicates[d]!++;
       keys.add(key);
     }
   });
-  await res.subscriber.subscribeAsync('edge-agent/+/telemetry/#', { qos: 1 });
+  for (const { prefix } of destinations) await res.subscriber.subscribeAsync(`${prefix}/+/telemetry/#`, { qos: 1 });
 
   const configPath = join(res.dir, 'agent.config.json');
   writeFileSync(
@@ -180,7 +198,17 @@ async function runOnce(res: RunResources): Promise<Run> {
       version: 1,
       // warn: the `connected` event (info) is not logged; the link state is read from the status socket instead.
       agent: { id: 'flash-bench', dataDir, logLevel: 'warn' },
-      cloud: { provider: 'mqtt', url: res.broker.url },
+      ...(several
+        ? {
+            clouds: destinations.map(({ id, prefix }) => ({
+              id,
+              provider: 'mqtt',
+              url: res.broker!.url,
+              clientId: `flash-bench-${id}`,
+              topics: { telemetry: `${prefix}/{agentId}/telemetry/{sensorId}`, commands: `${prefix}/{agentId}/commands`, replies: `${prefix}/{agentId}/replies`, compact: `${prefix}/{agentId}/compact` },
+            })),
+          }
+        : { cloud: { provider: 'mqtt', url: res.broker.url } }),
       sensors: Array.from({ length: SENSORS }, (_, i) => ({ id: `sensor-${String(i + 1).padStart(2, '0')}`, type: 'simulated', interval: '1s', ...(report ? { report } : {}) })),
       health: { http: { enabled: false } },
     }),
@@ -202,8 +230,10 @@ async function runOnce(res: RunResources): Promise<Run> {
     const by = Date.now() + timeoutMs;
     for (;;) {
       const s = await status().catch((error: Error) => (/exited/.test(error.message) ? Promise.reject(error) : undefined));
-      if (s && (s.link.state === 'connected') === up) return s;
-      if (Date.now() > by) throw new Error(`the link did not go ${up ? 'up' : 'down'} within ${timeoutMs} ms: ${output}`);
+      // Several destinations: up when every one is connected, down when none is.
+      const states = s ? (several ? destinations.map(({ id }) => s.destinations?.[id]?.state) : [s.link.state]) : [];
+      if (s && states.every((state) => (state === 'connected') === up)) return s;
+      if (Date.now() > by) throw new Error(`the link${several ? 's' : ''} did not go ${up ? 'up' : 'down'} within ${timeoutMs} ms (${states.join(', ')}): ${output}`);
       await sleep(100);
     }
   };
@@ -240,31 +270,35 @@ async function runOnce(res: RunResources): Promise<Run> {
   process.stderr.write('flash-wear: broker back; waiting for the backlog to drain\n');
   const drainBy = Date.now() + 120_000;
   let s = await status();
-  while ((s.outbox.pending > 0 || s.link.inFlight > 0) && Date.now() < drainBy) {
+  const inFlight = (snapshot: StatusSnapshot) => (several ? destinations.reduce((sum, { id }) => sum + (snapshot.destinations?.[id]?.inFlight ?? 0), 0) : snapshot.link.inFlight);
+  // outbox.pending: with several destinations, the largest of theirs.
+  while ((s.outbox.pending > 0 || inFlight(s) > 0) && Date.now() < drainBy) {
     await sleep(200);
     s = await status();
   }
-  // Every reading produced up to now must reach the subscriber: seq 1..readings of each sensor. With
-  // REPORT, the readings received of each sensor must number its `reported` (the others never left
-  // the agent); the sensors keep reporting, so that is compared with a fresh status until it holds.
-  let extra = 0;
+  // Every reading produced up to now must reach the subscriber on each destination's topics: seq
+  // 1..readings of each sensor. With REPORT, the readings received of each sensor must number its
+  // `reported` (the others never left the agent); the sensors keep reporting, so that is compared
+  // with a fresh status until it holds.
+  let missing = destinations.map(() => 0);
+  let extra = destinations.map(() => 0);
   const missingNow = async () => {
-    let missing = 0;
-    if (report) {
-      s = await status();
-      extra = 0;
+    missing = destinations.map(() => 0);
+    extra = destinations.map(() => 0);
+    if (report) s = await status();
+    for (const [d, got] of received.entries()) {
       for (const [id, sensor] of Object.entries(s.sensors)) {
-        const count = received.get(id)?.size ?? 0;
-        missing += Math.max(0, sensor.reported - count);
-        extra += Math.max(0, count - sensor.reported);
+        if (report) {
+          const count = got.get(id)?.size ?? 0;
+          missing[d]! += Math.max(0, sensor.reported - count);
+          extra[d]! += Math.max(0, count - sensor.reported);
+          continue;
+        }
+        const seqs = got.get(id);
+        for (let seq = 1; seq <= sensor.readings; seq++) if (!seqs?.has(seq)) missing[d]!++;
       }
-      return missing + extra;
     }
-    for (const [id, sensor] of Object.entries(s.sensors)) {
-      const seqs = received.get(id);
-      for (let seq = 1; seq <= sensor.readings; seq++) if (!seqs?.has(seq)) missing++;
-    }
-    return missing;
+    return missing.reduce((a, b) => a + b, 0) + extra.reduce((a, b) => a + b, 0);
   };
   const deliverBy = Date.now() + 30_000;
   let mismatch = await missingNow();
@@ -272,8 +306,7 @@ async function runOnce(res: RunResources): Promise<Run> {
     await sleep(200);
     mismatch = await missingNow();
   }
-  const missing = mismatch - extra;
-  if (extra > 0) process.stderr.write(`flash-wear: ${extra} more readings arrived than the sensors reported\n`);
+  for (const [d, { id }] of destinations.entries()) if (extra[d]! > 0) process.stderr.write(`flash-wear: ${extra[d]} more readings arrived${several ? ` at ${id}` : ''} than the sensors reported\n`);
   return { up, down, produced: readingsOf(s), reported: reportedOf(s), missing, extra, duplicates };
 }
 
@@ -303,9 +336,10 @@ for (let i = 0; i < runs; i++) {
   process.stderr.write(`flash-wear: run ${i + 1}/${runs}: up ${fmt(r.up.bytesPerReading, 1)} B/reading, down ${fmt(r.down.bytesPerReading, 1)} B/reading${rates}\n`);
 }
 
+const destinationLabel = `${destinationCount} destination${several ? 's' : ''}`;
 const pct = (part: number, whole: number) => `${fmt((100 * part) / whole, 1)} %`;
 const lines = [
-  `flash wear: ${binary ?? 'node src/cli/main.ts'}, ${SENSORS} simulated sensors at 1 Hz${report ? `, report ${JSON.stringify(report)}` : ''}, outbox defaults, generic MQTT to local Mosquitto; ${windowSeconds} s window link up, ${downWindowSeconds} s link down`,
+  `flash wear: ${binary ?? 'node src/cli/main.ts'}, ${SENSORS} simulated sensors at 1 Hz${report ? `, report ${JSON.stringify(report)}` : ''}, outbox defaults, ${several ? `${destinationCount} destinations ("clouds": generic MQTT, each its own client id and topics) to one local Mosquitto` : 'generic MQTT to local Mosquitto'}; ${windowSeconds} s window link up, ${downWindowSeconds} s link down`,
 ];
 if (report) {
   // Taken: the sensors' `readings`; reported: their `reported`, what went to the outbox (and so to storage and the wire).
@@ -321,9 +355,9 @@ if (report) {
     `  bytes written per second (/proc/<pid>/io write_bytes)`,
     `    link up       ${spread(results.map((r) => r.up.bytesPerSecond), 0)}`,
     `    link down     ${spread(results.map((r) => r.down.bytesPerSecond), 0)}`,
-    `  bytes written per taken reading`,
+    `  bytes written per taken reading, ${destinationLabel}`,
   );
-} else lines.push(`  bytes written per reading (/proc/<pid>/io write_bytes)`);
+} else lines.push(`  bytes written per reading, ${destinationLabel} (/proc/<pid>/io write_bytes)`);
 lines.push(
   `    link up       ${spread(results.map((r) => r.up.bytesPerReading), 1)}`,
   `    link down     ${spread(results.map((r) => r.down.bytesPerReading), 1)}`,
@@ -343,13 +377,22 @@ for (const rate of [1, 10]) {
   lines.push(`    ${String(rate).padStart(2)} ${rate === 1 ? 'reading/s ' : 'readings/s'}   link up ${fmt(up, 2)} GB, link down ${fmt(down, 2)} GB`);
 }
 for (const [i, r] of results.entries()) {
+  const allWell = r.missing.every((m) => m === 0) && r.extra.every((e) => e === 0);
+  const to = several ? ` to each of the ${destinationCount} destinations` : '';
+  // What went wrong, per destination when there are several.
+  const shortfall = (d: number) => {
+    const what = report ? `${fmt(r.missing[d]!)} missing${r.extra[d] ? `, ${fmt(r.extra[d])} more arrived than reported` : ''}` : `${fmt(r.missing[d]!)} of ${fmt(r.produced)} readings missing`;
+    return several ? `${destinations[d]!.id}: ${what}` : what;
+  };
+  const shortfalls = destinations.map((_, d) => shortfall(d)).join('; ');
   const delivered = report
-    ? r.missing === 0 && r.extra === 0
-      ? `all ${fmt(r.reported)} reported readings delivered (of ${fmt(r.produced)} taken)`
-      : `${fmt(r.reported)} readings reported (of ${fmt(r.produced)} taken): ${fmt(r.missing)} missing${r.extra ? `, ${fmt(r.extra)} more arrived than reported` : ''}`
-    : r.missing === 0
-      ? `all ${fmt(r.produced)} readings delivered`
-      : `${fmt(r.missing)} of ${fmt(r.produced)} readings missing`;
-  lines.push(`  run ${i + 1}: ${delivered}${r.duplicates ? ` (${fmt(r.duplicates)} duplicates)` : ''}`);
+    ? allWell
+      ? `all ${fmt(r.reported)} reported readings delivered${to} (of ${fmt(r.produced)} taken)`
+      : `${fmt(r.reported)} readings reported (of ${fmt(r.produced)} taken): ${shortfalls}`
+    : allWell
+      ? `all ${fmt(r.produced)} readings delivered${to}`
+      : shortfalls;
+  const duplicates = r.duplicates.some((n) => n > 0) ? ` (${several ? destinations.map(({ id }, d) => `${id} ${fmt(r.duplicates[d]!)}`).join(', ') : fmt(r.duplicates[0]!)} duplicates)` : '';
+  lines.push(`  run ${i + 1}: ${delivered}${duplicates}`);
 }
 process.stdout.write(`${lines.join('\n')}\n`);
