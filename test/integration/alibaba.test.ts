@@ -39,6 +39,8 @@ describe('alibaba end to end', { timeout: 120_000 }, () => {
   for (const [transport, signMethod] of [['tcp', 'hmacsha256'], ['tls', 'hmacsha1'], ['ws', 'hmacmd5']] as const) {
     it(`over ${transport} with ${signMethod}: every reading arrives; service, property set and RRPC round trips`, async () => {
       const { hub, agent } = await setup(transport, signMethod);
+      // Connected first (a start on a loaded machine has taken 20 s), then the readings.
+      await agent.waitForLog((l) => l.event === 'connected', 60_000);
       await hub.waitFor(() => seqs(hub).size >= 100, 20_000, 'all 100 readings').catch((error: Error) => {
         throw new Error(`${error.message}; ${seqs(hub).size} arrived over ${hub.connections.length} connections; the agent's last log lines:\n${agent.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${agent.stderr.join('').slice(-1500)}`);
       });
