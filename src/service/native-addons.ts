@@ -80,9 +80,13 @@ export class EmbeddedAddons {
     if (cached !== undefined) return cached;
     const entry = this.#readManifest()[name];
     if (!entry) throw new NativeAddonError(`this binary has no native addon "${name}" (built without it?); rebuild with scripts/build-binary.ts`);
-    const data = new Uint8Array(this.#assets.getAsset(entry.asset));
-    if (sha256(data) !== entry.sha256) throw new NativeAddonError(`the binary is damaged: embedded addon ${entry.asset} does not match its checksum; reinstall edge-agent`);
-    const file = this.#unpack(name, entry.sha256, data);
+    // The asset is read (and its pages of the binary mapped into RSS for good) only when the cache
+    // has no good copy: the manifest's hash, checked against the cached file, is enough otherwise.
+    const file = this.#unpack(name, entry.sha256, () => {
+      const data = new Uint8Array(this.#assets.getAsset(entry.asset));
+      if (sha256(data) !== entry.sha256) throw new NativeAddonError(`the binary is damaged: embedded addon ${entry.asset} does not match its checksum; reinstall edge-agent`);
+      return data;
+    });
     const module = { exports: {} as unknown };
     try {
       this.#dlopen(module, file);
@@ -101,7 +105,7 @@ export class EmbeddedAddons {
     return this.#manifest;
   }
 
-  #unpack(name: string, hash: string, data: Uint8Array): string {
+  #unpack(name: string, hash: string, asset: () => Uint8Array): string {
     const dir = addonCacheDir(this.#env);
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -111,6 +115,7 @@ export class EmbeddedAddons {
     assertPrivateDir(dir);
     const file = join(dir, `${name}-${hash.slice(0, 16)}.node`);
     if (fileHash(file) === hash) return file;
+    const data = asset();
     // Write beside, fsync, rename: a reader never sees a half-written library.
     const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     try {
