@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
-import { reportSchema } from '../src/sources/report/report-config.ts';
+import { reportFromEnv } from './report-env.ts';
 import { fetchStatus, statusSocketPath } from '../src/status/local-api.ts';
 import type { StatusSnapshot } from '../src/status/snapshot.ts';
 import { freePort } from '../test/helpers/free-port.ts';
@@ -54,24 +54,7 @@ if (binary && !existsSync(binary)) {
   process.exit(1);
 }
 const haveStrace = !spawnSync('strace', ['-V'], { stdio: 'ignore' }).error;
-const CHANGE_SHORTHAND = { mode: 'change', deadband: 0.2, fields: { seq: { ignore: true }, humidity: { deadband: 1 } } };
-/** REPORT as the JSON given to every sensor, checked here so a typo fails before a broker starts; undefined: every reading. */
-const report = ((text: string | undefined): Record<string, unknown> | undefined => {
-  if (text === undefined || text.trim() === '') return undefined;
-  let value: unknown;
-  try {
-    value = text.trim() === 'change' ? CHANGE_SHORTHAND : JSON.parse(text);
-  } catch (error) {
-    process.stderr.write(`flash-wear: REPORT is neither "change" nor JSON: ${(error as Error).message}\n`);
-    process.exit(2);
-  }
-  const checked = reportSchema.safeParse(value);
-  if (!checked.success) {
-    process.stderr.write(`flash-wear: REPORT is not a valid report section: ${checked.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}\n`);
-    process.exit(2);
-  }
-  return value as Record<string, unknown>;
-})(process.env.REPORT);
+const report = reportFromEnv('flash-wear');
 const reportMode = report ? ((report.mode as string | undefined) ?? 'every') : 'every';
 const destinationCount = Number(process.env.DESTINATIONS ?? 1);
 if (!Number.isInteger(destinationCount) || destinationCount < 1 || destinationCount > 8) {

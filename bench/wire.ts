@@ -39,7 +39,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
-import { reportSchema } from '../src/sources/report/report-config.ts';
+import { reportFromEnv } from './report-env.ts';
 import { fetchStatus, statusSocketPath } from '../src/status/local-api.ts';
 import type { StatusSnapshot } from '../src/status/snapshot.ts';
 import { startAlibabaEmulator } from '../test/emulators/alibaba/alibaba-emulator.ts';
@@ -75,24 +75,7 @@ const warmupSeconds = envNumber('WARMUP', 10);
 const windowSeconds = Math.max(1, Math.round(envNumber('LIVE_WINDOW', 30)));
 const drainReadings = Math.round(envNumber('DRAIN_READINGS', 100_000));
 const drainTimeoutSeconds = envNumber('DRAIN_TIMEOUT', 120 + drainReadings / 500);
-const CHANGE_SHORTHAND = { mode: 'change', deadband: 0.2, fields: { seq: { ignore: true }, humidity: { deadband: 1 } } };
-/** REPORT as the JSON given to every live sensor, checked here so a typo fails before a broker starts; undefined: every reading. */
-const report = ((text: string | undefined): Record<string, unknown> | undefined => {
-  if (text === undefined || text.trim() === '') return undefined;
-  let value: unknown;
-  try {
-    value = text.trim() === 'change' ? CHANGE_SHORTHAND : JSON.parse(text);
-  } catch (error) {
-    process.stderr.write(`wire: REPORT is neither "change" nor JSON: ${(error as Error).message}\n`);
-    process.exit(2);
-  }
-  const checked = reportSchema.safeParse(value);
-  if (!checked.success) {
-    process.stderr.write(`wire: REPORT is not a valid report section: ${checked.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}\n`);
-    process.exit(2);
-  }
-  return value as Record<string, unknown>;
-})(process.env.REPORT);
+const report = reportFromEnv('wire');
 const reportMode: string = report ? ((report.mode as string | undefined) ?? 'every') : 'every';
 const AGENT_ID = 'gateway-01';
 const LIVE_SENSORS = Array.from({ length: 10 }, (_, i) => ({ id: `sensor-${String(i + 1).padStart(2, '0')}`, type: 'simulated', interval: '1s', ...(report ? { report } : {}) }));
