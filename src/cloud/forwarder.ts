@@ -179,7 +179,14 @@ export class Forwarder {
       this.#o.outbox.ack(lease.leaseId);
       return;
     }
-    this.#messagesInFlight += messages.length;
+    // Only the lease's id and counts wait for the acknowledgements: its entries (and their strings)
+    // are garbage now that the payloads hold them, and a backlog drain keeps thousands in flight.
+    this.#await(messages, lease.leaseId, telemetry.length);
+  }
+
+  #await(messages: OutgoingMessage[], leaseId: number, readings: number): void {
+    const count = messages.length;
+    this.#messagesInFlight += count;
     let failed = false;
     const results = messages.map((message) =>
       this.#o.session.publish(message).then(
@@ -191,20 +198,20 @@ export class Forwarder {
       ),
     );
     void Promise.all(results).then((errors) => {
-      this.#messagesInFlight -= messages.length;
+      this.#messagesInFlight -= count;
       if (failed) {
-        this.#o.outbox.nack(lease.leaseId);
+        this.#o.outbox.nack(leaseId);
         const refused = errors.find((e) => e instanceof PublishRefusedError);
         if (refused) this.#pauseAfterRefusal(refused);
-        else this.#log.debug({ event: 'lease-nacked', leaseId: lease.leaseId, err: errors.find((e) => e !== undefined) }, 'batch not acknowledged; it will be sent again');
+        else this.#log.debug({ event: 'lease-nacked', leaseId, err: errors.find((e) => e !== undefined) }, 'batch not acknowledged; it will be sent again');
       } else {
         if (this.#refusalDelayMs > REFUSAL_FIRST_MS) {
           this.#refusalDelayMs = REFUSAL_FIRST_MS;
           this.#log.info({ event: 'publish-accepted-again' }, 'the cloud accepts publishes again; sending the readings kept meanwhile');
         }
-        this.#o.outbox.ack(lease.leaseId);
-        this.#publishedReadings += telemetry.length;
-        this.#rate.add(telemetry.length);
+        this.#o.outbox.ack(leaseId);
+        this.#publishedReadings += readings;
+        this.#rate.add(readings);
       }
       if (this.#messagesInFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
       // After a failure, wait for the session's next 'connected' instead of spinning on a dead link.

@@ -26,21 +26,25 @@ export class Publisher {
    */
   publish(client: MqttClient, message: OutgoingMessage, everyPublish: Record<string, string> | undefined): Promise<void> {
     const id = this.#nextId++;
+    // What the acknowledgement needs, taken now: the callback must not keep the payload (a drain has
+    // thousands of readings' worth in flight, and mqtt.js keeps its own encoded copy until the PUBACK).
+    const topic = message.topic;
+    const bytes = payloadBytes(message) + Buffer.byteLength(topic);
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(id, (error) => (error ? reject(error) : resolve()));
       const properties = withConnectionProperties(message.properties, everyPublish);
-      client.publish(message.topic, message.payload, { qos: message.qos ?? 1, retain: false, ...(properties ? { properties } : {}) }, (error) => {
+      client.publish(topic, message.payload, { qos: message.qos ?? 1, retain: false, ...(properties ? { properties } : {}) }, (error) => {
         const settle = this.#pending.get(id);
         if (!settle) return;
         this.#pending.delete(id);
         const reasonCode = (error as { code?: unknown } | undefined)?.code;
         if (error && typeof reasonCode === 'number' && reasonCode >= 0x80) {
-          const refused = new PublishRefusedError(message.topic, reasonCode);
+          const refused = new PublishRefusedError(topic, reasonCode);
           this.#status.refused(refused.message);
           settle(refused);
         } else if (error) settle(error);
         else {
-          this.#status.published(payloadBytes(message) + Buffer.byteLength(message.topic));
+          this.#status.published(bytes);
           settle();
         }
       });
