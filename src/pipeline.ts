@@ -1,4 +1,5 @@
-// Everything the agent runs for one config: outbox, sources, cloud link, commands. Built from a
+// Everything the agent runs for one config: outbox, sources (each behind its report mode), and one
+// destination per cloud section (destination.ts: link, forwarder, commands). Built from a
 // config (the constructor only builds: no file opened, no socket), started part by part in start(),
 // stopped in reverse. A reload builds a new one.
 import { destinationsOf, type AgentConfig } from './agent-config/schema.ts';
