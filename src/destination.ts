@@ -130,7 +130,10 @@ export class Destination {
     const facts = new FactsOnConnect({
       session: this.session,
       adapter: this.adapter,
-      facts: () => ({ agentVersion: AGENT_VERSION, link: 'connected', outboxPending: outbox.stats().destinations?.[cloud.id]?.pending ?? outbox.stats().pending, configVersion: config.version, agentId: config.agent.id }),
+      facts: () => {
+        const stats = outbox.stats();
+        return { agentVersion: AGENT_VERSION, link: 'connected', outboxPending: stats.destinations?.[cloud.id]?.pending ?? stats.pending, configVersion: config.version, agentId: config.agent.id };
+      },
     });
     const name = config.clouds ? ` ${cloud.id}` : '';
     this.parts = [

@@ -47,14 +47,6 @@ export class LeaseRanges {
     gaps.push({ lo: previous, hi: Number.MAX_SAFE_INTEGER });
     return from === 'oldest' ? gaps : gaps.reverse();
   }
-
-  contains(seq: number): boolean {
-    return this.#ranges.some((r) => seq >= r.lo && seq <= r.hi);
-  }
-
-  clear(): void {
-    this.#ranges = [];
-  }
 }
 
 /** Seq ranges merged as they are added (acknowledged readings still in the table): stays as short as the acks are contiguous. */
@@ -89,10 +81,6 @@ export class MergedRanges {
     }
     kept.splice(at, 0, { lo, hi });
     this.#ranges = kept;
-  }
-
-  clear(): void {
-    this.#ranges = [];
   }
 
   contains(seq: number): boolean {

@@ -1,7 +1,7 @@
 // Pure parts of the outbox: how much retention drops, and which seq ranges are free to lease.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LeaseRanges } from '../../src/outbox/lease-ranges.ts';
+import { intersectAll, LeaseRanges, MergedRanges } from '../../src/outbox/lease-ranges.ts';
 import { reservedBudget, rowsToDrop, telemetryBudget } from '../../src/outbox/retention.ts';
 
 const MB = 1024 * 1024;
@@ -39,11 +39,33 @@ describe('LeaseRanges', () => {
       { lo: 30, hi: Number.MAX_SAFE_INTEGER },
     ]);
     assert.deepEqual(ranges.gaps('newest')[0], { lo: 30, hi: Number.MAX_SAFE_INTEGER });
-    assert.equal(ranges.contains(15), true);
-    assert.equal(ranges.contains(7), false);
     ranges.remove({ lo: 11, hi: 20 });
     assert.deepEqual(ranges.gaps('oldest')[0], { lo: 5, hi: 21 });
     ranges.remove({ lo: 99, hi: 100 });
     assert.equal(ranges.size, 2);
+  });
+});
+
+describe('MergedRanges and intersectAll', () => {
+  it('merges adjacent and overlapping ranges, and answers whether a seq is covered', () => {
+    const acked = new MergedRanges();
+    for (const range of [{ lo: 11, hi: 20 }, { lo: 1, hi: 5 }, { lo: 21, hi: 25 }, { lo: 4, hi: 8 }]) acked.add(range);
+    assert.deepEqual(acked.list, [
+      { lo: 1, hi: 8 },
+      { lo: 11, hi: 25 },
+    ]);
+    assert.deepEqual([0, 1, 8, 9, 10, 11, 25, 26].map((seq) => acked.contains(seq)), [false, true, true, false, false, true, true, false]);
+  });
+
+  it('finds the seqs every destination acknowledged', () => {
+    const a = [{ lo: 1, hi: 10 }, { lo: 20, hi: 30 }];
+    const b = [{ lo: 5, hi: 25 }];
+    const c = [{ lo: 1, hi: 100 }];
+    assert.deepEqual(intersectAll([a, b, c]), [
+      { lo: 5, hi: 10 },
+      { lo: 20, hi: 25 },
+    ]);
+    assert.deepEqual(intersectAll([a, []]), []);
+    assert.deepEqual(intersectAll([a]), a);
   });
 });
