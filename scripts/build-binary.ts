@@ -10,6 +10,7 @@
 // dependency without adding anything; the esbuild bundle and the addon loader are needed either way.
 //
 // Usage: node scripts/build-binary.ts [--target linux-x64|linux-arm64]... [--entry src/cli/main.ts] [--out dist]
+//        [--version 1.4.0-rc.1] [--prelude file.js (tests only: run before the agent)]
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +32,8 @@ const { values } = parseArgs({
     target: { type: 'string', multiple: true },
     entry: { type: 'string', default: 'src/cli/main.ts' },
     out: { type: 'string', default: 'dist' },
+    version: { type: 'string' },
+    prelude: { type: 'string' },
   },
 });
 
@@ -48,7 +51,7 @@ const started = Date.now();
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const bundle = join(work, BUNDLE_NAME);
-await bundleCli(resolve(ROOT, values.entry), bundle, ROOT);
+await bundleCli(resolve(ROOT, values.entry), bundle, ROOT, { ...(values.version ? { version: values.version } : {}), ...(values.prelude ? { prelude: readFileSync(resolve(values.prelude), 'utf8') } : {}) });
 
 const sums: string[] = [];
 for (const target of targets) {

@@ -18,6 +18,9 @@ import type { OutboxStats } from './outbox/outbox.ts';
 import type { DestinationStatus, SensorStatus, StatusSnapshot } from './status/snapshot.ts';
 import { AGENT_VERSION } from './version.ts';
 import { storageWrittenBytes } from './status/storage-writes.ts';
+import { isSingleBinary } from './update/launch.ts';
+import type { UpdateReport } from './update/state.ts';
+import { Updater } from './update/updater.ts';
 
 const RECENT_ERRORS = 10;
 /** EX_TEMPFAIL: "try again"; systemd restarts the agent (Restart=on-failure). */
@@ -27,6 +30,7 @@ export class Agent {
   #loaded: LoadedConfig;
   #pipeline: Pipeline | undefined;
   #api: Server | undefined;
+  #updater: Updater | undefined;
   readonly #log: Logger;
   readonly #startedAt = Date.now();
   readonly #recentErrors: StatusSnapshot['recentErrors'] = [];
@@ -49,8 +53,20 @@ export class Agent {
 
   async start(): Promise<void> {
     ensureDataDir(this.config.agent.dataDir, this.#log);
+    const updater = new Updater({
+      config: this.config.update,
+      dataDir: this.config.agent.dataDir,
+      log: this.#log.child({ component: 'update' }),
+      report: (report) => this.#reportLate(report),
+      requestRestart: (reason) => this.requestRestart(reason),
+      selfPath: isSingleBinary() ? process.execPath : undefined,
+    });
+    this.#updater = updater;
     this.#pipeline = this.#build(this.#loaded);
     await this.#pipeline.start();
+    // After the outbox and the links: owed outcomes go out through them, and a trial's gate watches them.
+    updater.start();
+    if (this.#pipeline.destinations.some((d) => d.session.connected)) updater.linkUp();
     this.#api = await startLocalApi(statusSocketPath(this.config.agent.dataDir), () => this.snapshot());
     const destinations = destinationsOf(this.config);
     this.#log.info(
@@ -68,6 +84,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.#updater?.stop();
     await this.#reloading;
     await this.#pipeline?.stop();
     this.#pipeline = undefined;
@@ -172,6 +189,7 @@ export class Agent {
       ...(pipeline && pipeline.destinations.length > 1 ? { destinations: destinationStatus(pipeline, outbox!) } : {}),
       commands: pipeline ? commandStats(pipeline) : { received: 0, succeeded: 0, failed: 0, refused: 0, running: 0 },
       storageWrittenBytes: storageWrittenBytes(),
+      ...(this.#updater ? { update: this.#updater.status() } : {}),
       recentErrors: [...this.#recentErrors],
     };
   }
@@ -193,13 +211,27 @@ export class Agent {
   }
 
   #build(loaded: LoadedConfig): Pipeline {
-    return new Pipeline(loaded.config, {
+    this.#updater?.configure(loaded.config.update);
+    const pipeline = new Pipeline(loaded.config, {
       log: this.#log,
       snapshot: () => this.snapshot(),
       applyConfigChange: (patch, origin) => this.applyConfigChange(patch, origin),
       rawConfig: () => this.#loaded.raw,
       requestRestart: (reason) => this.requestRestart(reason),
+      update: { request: (params, requester) => this.#updater!.request(params, requester) },
+      lastUpdate: () => this.#updater?.lastOutcome(),
     });
+    // An update on trial is confirmed by the first cloud that connects.
+    for (const destination of pipeline.destinations) destination.session.on('connected', () => this.#updater?.linkUp());
+    return pipeline;
+  }
+
+  /** An update's outcome goes back to the destination its command came from, in that cloud's reply format. */
+  #reportLate(report: UpdateReport): boolean {
+    const destination = this.#pipeline?.destinations.find((d) => d.id === report.destination);
+    if (!destination) return false;
+    destination.reportLate(report.command, report.result);
+    return true;
   }
 }
 

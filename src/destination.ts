@@ -16,6 +16,8 @@ import { CloudSession } from './cloud/session.ts';
 import { builtinHandlers } from './commands/builtins/index.ts';
 import { sessionExpiryMs } from './commands/config.ts';
 import { Dispatcher } from './commands/dispatcher.ts';
+import type { UpdateRequests } from './commands/builtins/update-commands.ts';
+import type { Command, CommandResult } from './commands/command.ts';
 import type { Logger } from './log.ts';
 import type { Outbox } from './outbox/outbox.ts';
 import type { Part } from './part-list.ts';
@@ -34,6 +36,9 @@ export interface DestinationContext {
   applyConfigChange: ApplyConfigChange;
   rawConfig: () => unknown;
   requestRestart: (reason: string) => void;
+  update: UpdateRequests;
+  /** The last agent update's outcome, reported with the agent's facts (Azure: reported property agentUpdate). */
+  lastUpdate: () => unknown;
 }
 
 /** Where a destination keeps its credentials and cloud state: the data dir itself for a single `cloud` (as always), `clouds/<id>` in it for each of several. */
@@ -56,6 +61,8 @@ export class Destination {
   readonly forwarder: Forwarder;
   readonly dispatcher: Dispatcher;
   readonly inbox: Inbox;
+  readonly #replies: ReplyLane;
+  readonly #facts: FactsOnConnect;
   /** Started top to bottom, stopped bottom to top, between the outbox and the sensors. */
   readonly parts: Part[];
 
@@ -105,8 +112,10 @@ export class Destination {
         sources: ctx.sources,
         outbox,
         requestRestart: ctx.requestRestart,
+        update: ctx.update,
         log,
       }),
+      destination: cloud.id,
       // What this destination may run: its own list, or the agent's.
       allow: cloud.commands?.allow ?? config.commands.allow,
       timeoutMs: config.commands.timeout,
@@ -117,12 +126,13 @@ export class Destination {
       log,
       now,
     });
+    this.#replies = new ReplyLane({ session: this.session, outbox: { appendReserved: (body) => outbox.appendReserved(body, cloud.id) } });
     this.inbox = new Inbox({
       session: this.session,
       adapter: this.adapter,
       dispatcher: this.dispatcher,
       // Replies wait in the outbox for this destination only: answered where the command came from.
-      replies: new ReplyLane({ session: this.session, outbox: { appendReserved: (body) => outbox.appendReserved(body, cloud.id) } }),
+      replies: this.#replies,
       applyConfigChange: ctx.applyConfigChange,
       log,
       now,
@@ -132,9 +142,11 @@ export class Destination {
       adapter: this.adapter,
       facts: () => {
         const stats = outbox.stats();
-        return { agentVersion: AGENT_VERSION, link: 'connected', outboxPending: stats.destinations?.[cloud.id]?.pending ?? stats.pending, configVersion: config.version, agentId: config.agent.id };
+        const lastUpdate = ctx.lastUpdate();
+        return { agentVersion: AGENT_VERSION, link: 'connected', outboxPending: stats.destinations?.[cloud.id]?.pending ?? stats.pending, configVersion: config.version, agentId: config.agent.id, ...(lastUpdate ? { agentUpdate: lastUpdate } : {}) };
       },
     });
+    this.#facts = facts;
     const name = config.clouds ? ` ${cloud.id}` : '';
     this.parts = [
       // Registered credentials and remembered cloud settings of its own (two Xyte accounts must not share a file).
@@ -147,5 +159,15 @@ export class Destination {
       // Give in-flight messages a moment to be acknowledged; what is not stays in the outbox.
       { name: `forwarder drain${name}`, stop: () => Promise.race([this.forwarder.drained(), new Promise((r) => setTimeout(r, 1000).unref())]) },
     ];
+  }
+
+  /**
+   * The outcome of a command answered 202 earlier, perhaps by the previous run of the agent: in this
+   * destination's reply format, sent now or kept in the outbox's reserved lane until the link is up.
+   */
+  reportLate(command: Pick<Command, 'id' | 'name' | 'origin' | 'replyTo'>, result: CommandResult): void {
+    this.#replies.send(this.adapter.encodeReply(command as Command, { ...result, late: true }));
+    // Clouds that keep device state hear the new outcome now, not at the next connect.
+    if (this.session.connected) this.#facts.publishNow();
   }
 }

@@ -5,7 +5,7 @@
 import { destinationsOf, type AgentConfig } from './agent-config/schema.ts';
 import type { ApplyConfigChange } from './cloud/inbox.ts';
 import { clockSynchronized } from './clock.ts';
-import { Destination, sensorFilter } from './destination.ts';
+import { Destination, sensorFilter, type DestinationContext } from './destination.ts';
 import { HealthService } from './health/health-service.ts';
 import type { Logger } from './log.ts';
 import { DeferredOutbox } from './outbox/deferred-outbox.ts';
@@ -24,6 +24,9 @@ export interface PipelineHooks {
   applyConfigChange: ApplyConfigChange;
   rawConfig: () => unknown;
   requestRestart: (reason: string) => void;
+  /** agent.update, for every destination's commands; the outcome of the last update for the clouds' device state. */
+  update: DestinationContext['update'];
+  lastUpdate: DestinationContext['lastUpdate'];
   now?: () => number;
 }
 
@@ -78,6 +81,8 @@ export class Pipeline {
           applyConfigChange: hooks.applyConfigChange,
           rawConfig: hooks.rawConfig,
           requestRestart: hooks.requestRestart,
+          update: hooks.update,
+          lastUpdate: hooks.lastUpdate,
         }),
     );
     this.health = new HealthService({ config: config.health, dataDir: config.agent.dataDir, snapshot: hooks.snapshot, emit: (reading) => void outbox.append(reading), log });

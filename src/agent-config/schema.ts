@@ -8,6 +8,7 @@ import { logLevel } from '../config/primitives.ts';
 import { healthConfigSchema } from '../health/config.ts';
 import { outboxConfigSchema } from '../outbox/config.ts';
 import { sourceTypes } from '../sources/index.ts';
+import { updateConfigSchema } from '../update/config.ts';
 
 type SchemasOf<T extends readonly { configSchema: z.ZodType }[]> = { -readonly [K in keyof T]: T[K]['configSchema'] };
 
@@ -59,6 +60,7 @@ export const configSchema = z
     outbox: outboxConfigSchema.prefault({}),
     commands: commandsConfigSchema.prefault({}),
     health: healthConfigSchema.prefault({}),
+    update: updateConfigSchema.prefault({}),
   })
   .superRefine((config, ctx) => {
     if (config.cloud === undefined && config.clouds === undefined) ctx.addIssue({ code: 'custom', path: ['cloud'], message: 'expected "cloud": a cloud section, or "clouds": an array of them, found nothing' });

@@ -27,9 +27,13 @@ program
   .description('run the agent (what the systemd service starts)')
   .option(...configOption)
   .action(async (options: { config?: string }) => {
+    const configPath = resolveConfigPath(options.config);
+    // Before anything else: the single binary becomes the installed update when there is one (remote update).
+    const { launchInstalledUpdate } = await import('../update/launch.ts');
+    launchInstalledUpdate(configPath);
     // Loaded on demand: check-config, status and version stay fast and never open the outbox.
     const { runAgent } = await import('./run.ts');
-    await runAgent(resolveConfigPath(options.config));
+    await runAgent(configPath);
   });
 
 program

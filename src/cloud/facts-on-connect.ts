@@ -29,6 +29,11 @@ export class FactsOnConnect {
     this.#o.session.off('connected', this.#onConnected);
   }
 
+  /** The facts changed (an update's outcome): publish them now. */
+  publishNow(): void {
+    this.#onConnected();
+  }
+
   readonly #onConnected = (): void => {
     for (const message of this.#o.adapter.encodeFacts?.(this.#o.facts()) ?? []) this.#o.session.publish(message).catch(() => undefined);
   };

@@ -27,13 +27,19 @@ export const COMMAND_LIMITS = {
 export interface CommandResult {
   ok: boolean;
   /**
-   * HTTP-like: 200 ok, 400 bad params, 403 not allowed, 404 unknown command, 408 timeout,
+   * HTTP-like: 200 ok, 202 accepted (the outcome follows as a late result), 400 bad params, 403 not allowed, 404 unknown command, 408 timeout,
    * 410 sent longer ago than commands.maxAge, 429 busy or over commands.rate, 500 failed.
    */
   status: number;
   data?: unknown;
   /** For a failure: what went wrong, in words an operator can act on. */
   message?: string;
+  /**
+   * The outcome of a command first answered 202 (accepted), sent later, possibly by the next run of
+   * the agent. Clouds whose reply channel closes with the call (Azure direct methods) report it
+   * in their device state instead.
+   */
+  late?: boolean;
 }
 
 export interface DispatchHooks {

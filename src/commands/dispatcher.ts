@@ -6,7 +6,7 @@ import { clockSynchronized } from '../clock.ts';
 import { RateLimitedLog, type Logger } from '../log.ts';
 import { COMMAND_LIMITS, type Command, type CommandDispatcher, type CommandResult, type DispatchHooks } from './command.ts';
 import { CommandGate, type CommandRate } from './command-gate.ts';
-import { CommandFailure, type CommandHandler } from './handler.ts';
+import { CommandAccepted, CommandFailure, type CommandHandler } from './handler.ts';
 import { paramBoundsViolation } from './param-bounds.ts';
 import { ReplayCache, type ReplayCacheOptions } from './replay-cache.ts';
 import { echoUntrusted } from '../untrusted-text.ts';
@@ -14,6 +14,8 @@ import type { CommandStats } from '../status/snapshot.ts';
 
 export interface DispatcherOptions {
   handlers: CommandHandler[];
+  /** The destination these commands arrive on: a handler that answers later hands it back. */
+  destination?: string;
   /** Names the cloud may run. Everything else is refused with 403. */
   allow: readonly string[];
   timeoutMs: number;
@@ -49,6 +51,7 @@ export class Dispatcher implements CommandDispatcher {
   readonly #now: () => number;
   readonly #clockSynchronized: () => boolean;
   readonly #log: Logger;
+  readonly #destination: string;
   readonly #gate: CommandGate;
   readonly #replays: ReplayCache;
   readonly #rateLog = new RateLimitedLog(60_000);
@@ -59,6 +62,7 @@ export class Dispatcher implements CommandDispatcher {
     for (const handler of options.handlers) this.#handlers.set(handler.name, handler);
     this.#allow = new Set(options.allow);
     this.#log = options.log.child({ component: 'commands' });
+    this.#destination = options.destination ?? 'cloud';
     this.#timeoutMs = options.timeoutMs;
     this.#maxConcurrent = options.maxConcurrent ?? 4;
     this.#maxAgeMs = options.maxAgeMs;
@@ -185,8 +189,13 @@ export class Dispatcher implements CommandDispatcher {
           controller.abort();
         }, this.#timeoutMs);
       });
-      const data = await Promise.race([handler.run(params, { log: this.#log, signal: controller.signal }), timeout]);
+      const requester = { destination: this.#destination, command: { id: command.id, name: command.name, origin: command.origin, replyTo: command.replyTo } };
+      const data = await Promise.race([handler.run(params, { log: this.#log, signal: controller.signal, requester }), timeout]);
       this.#stats.succeeded++;
+      if (data instanceof CommandAccepted) {
+        this.#log.info({ ...audit, outcome: 'accepted', ms: this.#now() - started }, `command ${audit.name} accepted: its outcome follows`);
+        return { ok: true, status: 202, data: data.data };
+      }
       this.#log.info({ ...audit, outcome: 'ok', ms: this.#now() - started }, `command ${audit.name} succeeded`);
       return { ok: true, status: 200, data };
     } catch (error) {

@@ -1,10 +1,21 @@
 import type { z } from 'zod';
 import type { Logger } from '../log.ts';
+import type { Command } from './command.ts';
 
 /** What a command handler may reach; the agent fills it in. Handlers never see the cloud. */
 export interface CommandContext {
   log: Logger;
   signal: AbortSignal;
+  /** Who asked, for a handler whose outcome comes later (agent.update): kept and handed back to the destination to answer. */
+  requester: { destination: string; command: Pick<Command, 'id' | 'name' | 'origin' | 'replyTo'> };
+}
+
+/** Returned by a handler that has started something whose outcome follows later, as a late reply (status 202). */
+export class CommandAccepted {
+  readonly data: unknown;
+  constructor(data: unknown) {
+    this.data = data;
+  }
 }
 
 /** Thrown by a handler to fail with a specific status and a message for the operator. */

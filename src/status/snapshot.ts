@@ -1,6 +1,7 @@
 // What `edge-agent status`, the `status` command, /health and /metrics all read: one snapshot of the running agent.
 import type { OutboxStats } from '../outbox/outbox.ts';
 import type { SensorStats } from '../sources/source.ts';
+import type { UpdateStatus } from '../update/updater.ts';
 
 export type LinkState = 'starting' | 'connecting' | 'connected' | 'disconnected' | 'waiting-for-clock' | 'stopped';
 
@@ -80,4 +81,6 @@ export interface StatusSnapshot {
   storageWrittenBytes?: number | null;
   /** The last few errors of any part, newest first. */
   recentErrors: { at: number; component: string; message: string }[];
+  /** Remote update: the running version, an update in progress or on trial, and the last outcome. */
+  update?: UpdateStatus;
 }

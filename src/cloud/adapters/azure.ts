@@ -164,8 +164,10 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
       },
       encodeReply(command, result: CommandResult): OutgoingMessage[] {
         const replyTo = command.replyTo;
-        // A cloud-to-device message has no reply channel: its outcome is in the agent's audit log.
-        if (replyTo.kind !== 'method') return [];
+        // A cloud-to-device message has no reply channel: its outcome is in the agent's audit log. A
+        // method's response is only taken while the call waits (at most 300 s), so a late outcome is
+        // reported in the twin instead (agentUpdate, from the facts).
+        if (replyTo.kind !== 'method' || result.late) return [];
         return [methodResponse(replyTo.rid, result.status, result.ok ? (result.data ?? null) : { error: result.message ?? 'failed', ...(result.data === undefined ? {} : { data: result.data }) })];
       },
       encodeConfigResult: (action, outcome) => [reported({ appliedConfigVersion: outcome.applied ? action.version : undefined, lastConfigChange: { version: action.version, applied: outcome.applied, message: outcome.message ?? null } })],

@@ -171,7 +171,8 @@ export const xyteAdapter: AdapterDefinition<typeof configSchema, XyteCredentials
         return [{ kind: 'command', command: { id: request.id, name: request.name, params: request.parameters, origin: 'xyte', replyTo } }];
       },
       encodeAccepted: (command) => [statusMessage(command.replyTo, command.id, 'in_progress')],
-      encodeReply: (command, result) => [statusMessage(command.replyTo, command.id, result.ok ? 'done' : 'failed', resultMessage(result))],
+      // 202: accepted, the outcome follows as a late reply (agent.update); in_progress went out already.
+      encodeReply: (command, result) => (result.status === 202 ? [] : [statusMessage(command.replyTo, command.id, result.ok ? 'done' : 'failed', resultMessage(result))]),
       encodeConfigResult(action, outcome) {
         const { push } = action.replyTo;
         if (!current) return [];

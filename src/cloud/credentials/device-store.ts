@@ -2,12 +2,10 @@
 // config push applied): small JSON files in the data dir, written whole through writeFileAtomic
 // (exclusive temp file, owner-only, fsync, rename). One store per adapter, handed in through its
 // context. Read-only for `edge-agent doctor`: this is the one guard that keeps doctor from writing.
-import { closeSync, constants, fstatSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { readBoundedJson } from '../../config/read-json-file.ts';
 import { writeFileAtomic } from '../../config/write.ts';
-
-/** Far more than any credentials or config echo; a file larger than this was not written by the agent. */
-const MAX_FILE_BYTES = 256 * 1024;
 
 export interface DeviceStore {
   readonly dir: string;
@@ -61,29 +59,3 @@ function renameIfPresent(from: string, to: string): void {
   }
 }
 
-function readBoundedJson(path: string): unknown {
-  let fd: number;
-  try {
-    // O_NOFOLLOW: the agent writes these files itself and never as links.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  try {
-    const size = fstatSync(fd).size;
-    if (size > MAX_FILE_BYTES) return undefined;
-    const buffer = Buffer.alloc(size);
-    let read = 0;
-    while (read < size) {
-      const n = readSync(fd, buffer, read, size - read, read);
-      if (n === 0) break;
-      read += n;
-    }
-    return JSON.parse(buffer.subarray(0, read).toString('utf8')) as unknown;
-  } catch {
-    // A damaged file is treated as absent: the cloud's credentials part registers again (and says so when refused).
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -3,6 +3,7 @@ import type { Logger } from '../../log.ts';
 import type { Outbox } from '../../outbox/outbox.ts';
 import type { Source } from '../../sources/source.ts';
 import type { StatusSnapshot } from '../../status/snapshot.ts';
+import type { UpdateRequests } from './update-commands.ts';
 
 /** What the built-in commands may reach. The agent provides it; handlers never see the cloud. */
 export interface BuiltinDependencies {
@@ -17,6 +18,8 @@ export interface BuiltinDependencies {
   outbox: Outbox;
   /** Stops cleanly, then exits so systemd starts the agent again. */
   requestRestart: (reason: string) => void;
+  /** agent.update: the agent's updater. */
+  update: UpdateRequests;
   /** Where a built-in command that acts after answering (system.reboot) reports what went wrong. */
   log: Logger;
 }

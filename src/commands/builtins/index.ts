@@ -8,9 +8,10 @@ import { scriptCommands } from './script-commands.ts';
 import { sensorCommands } from './sensor-commands.ts';
 import { statusHandler } from './status.ts';
 import { systemCommands } from './system-commands.ts';
+import { updateCommands } from './update-commands.ts';
 
 export type { BuiltinDependencies } from './deps.ts';
 
 export function builtinHandlers(deps: BuiltinDependencies): CommandHandler[] {
-  return [pingHandler, statusHandler(deps.snapshot), ...configCommands(deps), ...sensorCommands(deps), ...agentCommands(deps), ...systemCommands(deps), ...scriptCommands(deps)] as CommandHandler[];
+  return [pingHandler, statusHandler(deps.snapshot), ...configCommands(deps), ...sensorCommands(deps), ...agentCommands(deps), ...systemCommands(deps), ...updateCommands(deps), ...scriptCommands(deps)] as CommandHandler[];
 }
