@@ -88,6 +88,14 @@ export default tseslint.config(
         'src/config/ is the floor (primitives, locating, writing, secrets) that every module builds its config slice on: it must not import src/sources/, outbox/, cloud/, commands/, health/, cli/, agent-config/, agent.ts or pipeline.ts. The root schema and the loader that know every module live in src/agent-config/.',
     }),
   },
+  {
+    files: ['src/update/**/*.ts'],
+    rules: boundary({
+      regex: climbTo('(?:cloud|outbox|commands|sources|cli)(?:/|$)'),
+      message:
+        'src/update/ must not import src/cloud/, outbox/, commands/, sources/ or cli/: it downloads, verifies and installs binaries and keeps its state; the agent hands it a way to report outcomes (Destination.reportLate) and agent.update hands it who asked.',
+    }),
+  },
   { files: ['src/cli/**/*.ts'], rules: boundary(cliIntoAdapter) },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
 );

@@ -35,6 +35,7 @@ export function formatStatus(s: StatusSnapshot): string {
       .filter(([, n]) => n > 0)
       .map(([sensor, n]) => `           dropped ${n} from ${sensor}`),
     `clock      ${s.clockSynchronized ? 'synchronized' : 'NOT synchronized (readings are flagged; cloud sign-in waits)'}`,
+    ...(s.update && (s.update.state !== 'idle' || s.update.last) ? [updateLine(s.update, s.now)] : []),
     `commands   ${s.commands.received} received, ${s.commands.succeeded} ok, ${s.commands.failed} failed, ${s.commands.refused} refused${s.commands.dropped ? `, ${s.commands.dropped} dropped unanswered (flood or oversize)` : ''}`,
     `sensors`,
     ...Object.entries(s.sensors).map(
@@ -51,4 +52,11 @@ function reduction(sensor: SensorStatus): string {
   if (sensor.report === 'every') return '';
   const share = sensor.readings === 0 ? '' : `, ${((100 * sensor.reported) / sensor.readings).toFixed(1)}%`;
   return ` (report ${sensor.report === 'change' ? 'on change' : 'per window'}: ${sensor.reported} reported${share})`;
+}
+
+function updateLine(u: NonNullable<StatusSnapshot['update']>, now: number): string {
+  if (u.state === 'downloading') return `update     downloading ${u.version ?? '?'}: ${bytes(u.received ?? 0)}${u.total ? ` of ${bytes(u.total)}` : ''}`;
+  if (u.state !== 'idle') return `update     ${u.state} ${u.version ?? ''}`;
+  const last = u.last!;
+  return `update     last: ${last.outcome} ${last.version} (from ${last.from}) ${ago(now, last.at)}${last.message ? `: ${last.message}` : ''}`;
 }

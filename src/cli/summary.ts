@@ -25,6 +25,7 @@ export function summarizeConfig(config: AgentConfig): string {
     ...config.sensors.map((sensor) => `  - ${sensor.id}  ${sensor.type}${describeSensor(sensor as unknown as Record<string, unknown>)}`),
     `outbox     up to ${bytes(config.outbox.maxBytes)} / ${ms(config.outbox.maxAge, { long: true })}, then ${config.outbox.whenFull}; sync ${config.outbox.sync}; ${config.outbox.order}`,
     `commands   allowed: ${config.commands.allow.length === 0 ? 'none' : config.commands.allow.join(', ')}`,
+    `update     ${config.update.publicKeys.length === 0 ? 'off (no update.publicKeys: agent.update is refused)' : `agent.update accepted when signed by ${config.update.publicKeys.length} key(s); rolled back unless connected within ${ms(config.update.confirmWithin)}`}`,
     ...destinations.flatMap((cloud) => cloudLinkWarnings(cloud).map((warning) => `WARNING    ${config.clouds ? `${cloud.id}: ` : ''}${warning.message}\n           fix: ${warning.fix}`)),
   ];
   return lines.join('\n');

@@ -116,6 +116,9 @@ export class Updater {
       return refusal;
     }
     if (semver.eq(params.version, AGENT_VERSION)) return { status: 200, data: { version: AGENT_VERSION, outcome: 'already-running' } };
+    const job = this.#store.read().job;
+    // The same update asked for again (another command id): one download, its outcome to the first asker.
+    if (job) return { status: 202, data: { state: 'downloading', version: job.params.version, from: AGENT_VERSION, reportsTo: job.requester.command.id } };
     this.#store.update((state) => ({ ...state, job: { requester, params, acceptedAt: this.#now() } }));
     this.#o.log.info({ event: 'update-accepted', version: params.version, from: AGENT_VERSION, url: urlForLog(params.url) }, `agent.update to ${params.version} accepted: downloading ${urlForLog(params.url)}`);
     void this.#run(params, requester, false);

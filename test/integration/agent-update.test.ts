@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { publicKeyLine } from '../../src/update/public-keys.ts';
 import { AGENT_VERSION } from '../../src/version.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { supervise, type Supervised } from '../helpers/supervisor.ts';
 import { startUpdateServer, type UpdateServer } from '../helpers/update-server.ts';
@@ -196,6 +197,53 @@ describe('remote agent update (single binary)', { skip: !enabled && 'set EDGE_AG
     await a.supervised.stop();
   });
 
+  it('a kill -9 mid-download (a power cut): the restarted A resumes the download with Range and completes the update', async () => {
+    const agentId = 'upd-killed';
+    const a = startA(agentId);
+    await a.supervised.waitForLog((l) => l.event === 'subscribed', 30_000, 'A connected');
+    const params = signed(b, '0.2.0', operatorKey.privateKey, '/0.2.0-stalled');
+    const half = Math.floor(b.length / 2);
+    // The first response stops sending (the link hangs) half-way: A is killed while it waits.
+    server.stallAfter('/0.2.0-stalled', [half]);
+    const id = await send(agentId, 'agent.update', params);
+    await reply(id, (r) => r.status === 202, 30_000, a.supervised);
+    await waitUntil(() => existsSync(join(a.dataDir, 'update/download')) && readdirSync(join(a.dataDir, 'update/download')).some((f) => f.endsWith('.part')), 30_000, 'a partial download');
+    const part = join(a.dataDir, 'update/download', readdirSync(join(a.dataDir, 'update/download')).find((f) => f.endsWith('.part'))!);
+    await waitUntil(() => statSync(part).size > half / 2, 30_000, 'half the file on disk');
+    process.kill(a.supervised.runs[0]!.pid, 'SIGKILL');
+    await a.supervised.waitForLog((l) => l.event === 'update-resumed', 30_000, 'the download resumed after the restart');
+    const done = await reply(id, (r) => r.status !== 202, 120_000, a.supervised);
+    assert.equal(done.ok, true, JSON.stringify(done));
+    assert.equal(done.data?.version, '0.2.0');
+    assert.ok(server.requests.some((r) => r.path === '/0.2.0-stalled' && r.range !== undefined && r.status === 206), `resumed with Range: ${JSON.stringify(server.requests.filter((r) => r.path === '/0.2.0-stalled'))}`);
+    assert.deepEqual(a.supervised.logs.filter((l) => l.event === 'started').map((l) => l.version), [AGENT_VERSION, AGENT_VERSION, '0.2.0']);
+    await a.supervised.stop();
+  });
+
+  it('a kill -9 of B while on trial (a power cut before it confirmed): A comes back and the failure is reported', async () => {
+    const agentId = 'upd-trialkill';
+    const proxy = await startFaultProxy(broker.port);
+    try {
+      const a = startA(agentId, { url: proxy.url, confirmWithin: '60s' });
+      await a.supervised.waitForLog((l) => l.event === 'subscribed', 30_000, 'A connected');
+      const id = await send(agentId, 'agent.update', signed(b, '0.2.0'));
+      await a.supervised.waitForLog((l) => l.event === 'update-installed', 60_000, 'B installed');
+      // B cannot confirm while the link refuses; it is killed on trial.
+      proxy.setMode({ kind: 'refuse' });
+      proxy.reset();
+      await a.supervised.waitForLog((l) => l.event === 'update-trial', 30_000, 'B on trial');
+      process.kill(a.supervised.runs.at(-1)!.pid, 'SIGKILL');
+      await a.supervised.waitForLog((l) => l.event === 'update-rolled-back', 30_000, 'the launcher rolled back');
+      proxy.setMode({ kind: 'pass' });
+      const outcome = await reply(id, (r) => r.status === 500, 60_000, a.supervised);
+      assert.match(outcome.error ?? '', /update to 0\.2\.0 rolled back: 0\.2\.0 stopped before it confirmed/);
+      assert.deepEqual(a.supervised.logs.filter((l) => l.event === 'started').map((l) => l.version), [AGENT_VERSION, '0.2.0', AGENT_VERSION]);
+      await a.supervised.stop();
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('rolls back a B that exits at start: A runs again and reports the failure', async () => {
     const agentId = 'upd-crash';
     const a = startA(agentId);
@@ -212,28 +260,23 @@ describe('remote agent update (single binary)', { skip: !enabled && 'set EDGE_AG
 
   it('rolls back a B that cannot connect within update.confirmWithin, and A reports it once the link is back', async () => {
     const agentId = 'upd-noconnect';
-    const own = await startMosquitto();
+    const proxy = await startFaultProxy(broker.port);
     try {
-      const a = startA(agentId, { url: own.url, confirmWithin: '5s' });
+      const a = startA(agentId, { url: proxy.url, confirmWithin: '5s' });
       await a.supervised.waitForLog((l) => l.event === 'subscribed', 30_000, 'A connected');
-      const link = await mqtt.connectAsync(own.url, { clientId: 'update-operator-2' });
-      const late: Reply[] = [];
-      link.on('message', (_t, payload) => late.push(JSON.parse(payload.toString()) as Reply));
-      await link.subscribeAsync(`edge-agent/${agentId}/replies`, { qos: 1 });
-      await link.publishAsync(`edge-agent/${agentId}/commands`, JSON.stringify({ id: 'nc-1', name: 'agent.update', params: signed(b, '0.2.0') }), { qos: 1 });
+      const id = await send(agentId, 'agent.update', signed(b, '0.2.0'));
       await a.supervised.waitForLog((l) => l.event === 'update-installed', 60_000, 'B installed');
-      await own.kill();
+      proxy.setMode({ kind: 'refuse' });
+      proxy.reset();
       await a.supervised.waitForLog((l) => l.event === 'update-rolled-back', 60_000, 'B gave up');
       await a.supervised.waitForLog((l) => l.event === 'started' && l.version === AGENT_VERSION && a.supervised.logs.indexOf(l) > 0, 30_000, 'A again');
-      await own.start();
-      await waitUntil(() => late.some((r) => r.status === 500), 60_000, () => `the rollback reported; have ${JSON.stringify(late)}\n${a.supervised.tail()}`);
-      const outcome = late.find((r) => r.status === 500)!;
+      proxy.setMode({ kind: 'pass' });
+      const outcome = await reply(id, (r) => r.status === 500, 60_000, a.supervised);
       assert.match(outcome.error ?? '', /update to 0\.2\.0 rolled back: it did not connect to a cloud within update\.confirmWithin \(5 s\)/);
       assert.deepEqual(a.supervised.logs.filter((l) => l.event === 'started').map((l) => l.version), [AGENT_VERSION, '0.2.0', AGENT_VERSION]);
-      await link.endAsync();
       await a.supervised.stop();
     } finally {
-      await own.cleanup();
+      await proxy.close();
     }
   });
 });

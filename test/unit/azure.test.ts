@@ -55,6 +55,17 @@ describe('azure adapter', () => {
     const [bad] = a.decodeIncoming({ topic: '$iothub/methods/POST/ping/?$rid=43', payload: Buffer.from('{') });
     assert.equal(bad?.kind, 'reply');
   });
+  it('a late outcome (after a restart) goes to the twin, not to a method response the hub no longer waits for', () => {
+    const a = adapter();
+    const [action] = a.decodeIncoming({ topic: '$iothub/methods/POST/agent.update/?$rid=44', payload: Buffer.from('{}') });
+    if (action?.kind !== 'command') return assert.fail('no command');
+    const [accepted] = a.encodeReply(action.command, { ok: true, status: 202, data: { state: 'downloading' } });
+    assert.equal(accepted!.topic, '$iothub/methods/res/202/?$rid=44');
+    assert.deepEqual(a.encodeReply(action.command, { ok: true, status: 200, late: true }), []);
+    const [facts] = a.encodeFacts!({ agentVersion: '0.2.0', link: 'connected', outboxPending: 0, configVersion: 1, agentUpdate: { version: '0.2.0', from: '0.1.0', outcome: 'installed', at: 1 } });
+    assert.match(facts!.topic, /^\$iothub\/twin\/PATCH\/properties\/reported\//);
+    assert.deepEqual(JSON.parse(facts!.payload as string).edgeAgent.agentUpdate, { version: '0.2.0', from: '0.1.0', outcome: 'installed', at: 1 });
+  });
   it('reads desired properties from a twin GET and from patches', () => {
     const a = adapter();
     const [get] = a.onConnected!();

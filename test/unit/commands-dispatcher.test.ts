@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { z } from 'zod';
 import type { Command, CommandResult } from '../../src/commands/command.ts';
 import { Dispatcher, type DispatcherOptions } from '../../src/commands/dispatcher.ts';
-import { CommandFailure, defineHandler } from '../../src/commands/handler.ts';
+import { CommandAccepted, CommandFailure, defineHandler } from '../../src/commands/handler.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 
 const command = (name: string, params: unknown = {}, id = `${Math.random()}`): Command => ({ id, name, params, origin: 'test', replyTo: null });
@@ -29,6 +29,13 @@ function dispatcher(allow: string[] = ['echo', 'slow', 'fail'], options: Partial
 }
 
 describe('dispatcher', () => {
+  it('a handler that starts something answers 202, and is told who asked so the outcome can follow', async () => {
+    let asked: unknown;
+    const later = defineHandler({ name: 'later', description: '', params: z.object({}), run: (_p, ctx) => ((asked = ctx.requester), Promise.resolve(new CommandAccepted({ state: 'started' }))) });
+    const d = new Dispatcher({ handlers: [later], allow: ['later'], timeoutMs: 50, log: captureLog().log, destination: 'scada' });
+    assert.deepEqual(await d.dispatch({ id: 'l1', name: 'later', params: {}, origin: 'mqtt', replyTo: { topic: 'r' } }), { ok: true, status: 202, data: { state: 'started' } });
+    assert.deepEqual(asked, { destination: 'scada', command: { id: 'l1', name: 'later', origin: 'mqtt', replyTo: { topic: 'r' } } });
+  });
   it('runs an allowed command with valid params', async () => {
     const { d } = dispatcher();
     assert.deepEqual(await d.dispatch(command('echo', { text: 'hi' })), { ok: true, status: 200, data: { text: 'hi' } });

@@ -150,3 +150,20 @@ describe('cli', () => {
     await assertAllowed('src/cli/register.ts', '../cloud/adapters/index.ts');
   });
 });
+
+describe('update', () => {
+  const why = 'src/update/ must not import src/cloud/';
+  it('refuses the cloud, the outbox, commands, sources and the CLI', async () => {
+    await assertRefused('src/update/some-new-step.ts', '../cloud/session.ts', why);
+    await assertRefused('src/update/some-new-step.ts', '../outbox/outbox.ts', why);
+    await assertRefused('src/update/some-new-step.ts', '../commands/command.ts', why);
+    await assertRefused('src/update/some-new-step.ts', '../sources/reading.ts', why);
+    await assertRefused('src/update/some-new-step.ts', '../cli/main.ts', why);
+  });
+  it('may use its own files, the config floor, the log and the version', async () => {
+    await assertAllowed('src/update/some-new-step.ts', './state.ts');
+    await assertAllowed('src/update/some-new-step.ts', '../config/write.ts');
+    await assertAllowed('src/update/some-new-step.ts', '../log.ts');
+    await assertAllowed('src/update/some-new-step.ts', '../version.ts');
+  });
+});

@@ -81,6 +81,18 @@ describe('xyte adapter', () => {
     const [bad] = a.decodeIncoming({ topic: 'v1/device/dev-1/command', payload: Buffer.from('{"id":"c10"}') });
     assert.equal(bad?.kind, 'reply');
   });
+  it('an accepted command (202, agent.update) stays in_progress until its late outcome, which survives a restart in JSON', async () => {
+    const a = adapter();
+    await a.connectOptions();
+    const [action] = a.decodeIncoming({ topic: 'v1/device/dev-1/commands', payload: Buffer.from('{"id":"u1","status":"pending","name":"agent.update","parameters":{}}'), properties: { responseTopic: 'v1/device/dev-1/commands/update', correlationData: Buffer.from([7]) } });
+    if (action?.kind !== 'command') return assert.fail('expected a command');
+    assert.deepEqual(a.encodeReply(action.command, { ok: true, status: 202, data: { state: 'downloading' } }), []);
+    // What the update state file keeps of the command, read back by the next run of the agent.
+    const kept = JSON.parse(JSON.stringify(action.command), (_k, v: unknown) => (typeof v === 'object' && v !== null && (v as { type?: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data) : v)) as typeof action.command;
+    const [late] = a.encodeReply(kept, { ok: false, status: 500, message: 'update to 0.2.0 rolled back', late: true });
+    assert.deepEqual(JSON.parse(late!.payload as string), { id: 'u1', status: 'failed', message: 'update to 0.2.0 rolled back' });
+    assert.deepEqual(late!.properties?.correlationData, Buffer.from([7]));
+  });
   it('applies a config push only when its version is newer, and remembers it across restarts', async () => {
     const a = adapter();
     await a.connectOptions();
