@@ -113,6 +113,17 @@ export class Agent {
   /** A partial config from the cloud (config.set, Azure desired properties, Xyte config push). */
   applyConfigChange(patch: unknown, origin: string): Promise<{ applied: boolean; message?: string; config?: unknown }> {
     const merged = mergeConfig(this.#loaded.raw, patch);
+    // Whom the gateway trusts for binaries is decided on the gateway: a cloud account that can push
+    // config must not be able to add its own signing key and then send a binary signed with it.
+    const trust = (raw: unknown) => {
+      const update = (raw as { update?: { publicKeys?: unknown; tls?: unknown } } | null)?.update;
+      return { publicKeys: update?.publicKeys, tls: update?.tls };
+    };
+    if (!isDeepStrictEqual(trust(merged), trust(this.#loaded.raw))) {
+      const message = 'update.publicKeys and update.tls can only be changed in the config file on the gateway, not from the cloud';
+      this.#log.warn({ event: 'config-change-refused', origin, reason: message }, `config change from ${origin} refused: ${message}`);
+      return Promise.resolve({ applied: false, message });
+    }
     try {
       validateConfigObject(merged, `config change from ${origin}`);
     } catch (error) {

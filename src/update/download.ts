@@ -33,6 +33,8 @@ export interface DownloadOptions {
   /** At most about once per second or per MB, and once at the end. */
   onProgress?: (received: number, total: number | undefined) => void;
   onRetry?: (info: { attempt: number; offset: number; reason: string; delayMs: number }) => void;
+  /** Asked before bytes are written, with how many more the file needs: a reason to refuse (no room on the card), or undefined. */
+  fits?: (neededBytes: number) => string | undefined;
 }
 
 export interface DownloadResult {
@@ -154,6 +156,8 @@ async function attempt(t: Transfer): Promise<boolean> {
     const end = status === 200 ? length : range?.end !== undefined ? range.end + 1 : undefined; // the file's size once this body is in
     const announced = Math.max(total ?? 0, end ?? 0);
     if (announced > t.options.maxBytes) throw new DownloadError(`${t.name} failed: the server announces ${announced} bytes, more than the ${t.options.maxBytes} allowed`, true);
+    const noRoom = t.options.fits?.(announced - (status === 200 ? 0 : offset));
+    if (noRoom) throw new DownloadError(`${t.name} refused: ${noRoom}`, true);
     if (status === 200) {
       // A 200 to a Range request: the server ignores ranges, or If-Range saw another representation.
       await restart(t, { url: t.options.url, etag: response.headers.etag, lastModified: response.headers['last-modified'], total: length });

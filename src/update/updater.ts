@@ -3,7 +3,7 @@
 // from this process when the update is refused, or from the next one: the new version once it has
 // connected, or the previous one after a rollback. Every step is on record in state.json first, so
 // a restart or a power cut at any point resumes or undoes it (launch-decision.ts).
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync } from 'node:fs';
 import semver from 'semver';
 import type { Logger } from '../log.ts';
 import { AGENT_VERSION } from '../version.ts';
@@ -44,6 +44,10 @@ export interface UpdateStatus {
 }
 
 const MAX_REPORTS = 16;
+/** Left free on the data dir's file system after a download, for the outbox and the logs. */
+const FREE_SPACE_RESERVE_BYTES = 64 * 1024 * 1024;
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
 export class Updater {
   #o: UpdaterOptions;
@@ -147,6 +151,7 @@ export class Updater {
       this.#store.removeUnused(this.#store.read(), file);
       mkdirSync(this.#store.downloadsDir, { recursive: true, mode: 0o700 });
       this.#status = { ...this.#status, state: 'downloading', version };
+      let loggedQuarter = 0;
       if (resumed) this.#o.log.info({ event: 'update-resumed', version }, `resuming the download of ${version} after a restart`);
       const fetched = await (this.#o.download ?? downloadFile)({
         url: params.url,
@@ -157,7 +162,13 @@ export class Updater {
         signal: this.#abort.signal,
         onProgress: (received, total) => {
           this.#status = { ...this.#status, received, ...(total === undefined ? {} : { total }) };
+          const quarter = total ? Math.floor((received / total) * 4) : 0;
+          if (quarter > loggedQuarter && quarter < 4) {
+            loggedQuarter = quarter;
+            this.#o.log.info({ event: 'update-progress', version, received, total }, `downloading ${version}: ${quarter * 25}% (${received} of ${total} bytes)`);
+          }
         },
+        fits: (needed) => this.#roomFor(needed),
         onRetry: ({ attempt, offset, reason, delayMs }) =>
           this.#o.log.warn({ event: 'update-download-retry', version, attempt, offset, reason, delayMs }, `download of ${version} cut at ${offset} bytes (${reason}); resuming from there in ${Math.round(delayMs / 1000)} s`),
       });
@@ -180,6 +191,14 @@ export class Updater {
       const last: LastUpdate = { version, from: AGENT_VERSION, outcome: refused ? 'refused' : 'failed', message: why, at: this.#now() };
       this.#finish((state) => ({ ...state, job: undefined }), requester, { ok: false, status: refused ? 422 : 502, message, data: { version: AGENT_VERSION, failedVersion: version, outcome: last.outcome } }, last);
     }
+  }
+
+  /** The outbox shares the card: a download must leave it room to keep storing readings. */
+  #roomFor(needed: number): string | undefined {
+    const fs = statfsSync(this.#store.downloadsDir);
+    const free = fs.bavail * fs.bsize;
+    if (free - needed >= FREE_SPACE_RESERVE_BYTES) return undefined;
+    return `the file needs ${mb(needed)} more and ${mb(free)} is free in ${this.#store.downloadsDir}: the download would leave less than ${mb(FREE_SPACE_RESERVE_BYTES)} for the outbox`;
   }
 
   /** The checked file becomes the trial binary; the restart hands over to the launcher, which starts it. */

@@ -72,7 +72,31 @@ describe('agent.update refused before any download', { timeout: 60_000 }, () => 
     assert.match(reply.error ?? '', /sha256/);
   });
 
-  it('a config with a key that is not Ed25519 is refused at check-config, with the path', async () => {
+  it('the keys and the download trust cannot be changed from the cloud (config.set), other update settings can', async () => {
+    const id = 'upd-trust';
+    const agent = startAgent({ agent: { id }, cloud: { provider: 'mqtt', url: broker.url }, commands: { allow: ['config.set'] }, update: { publicKeys: [key] } });
+    agents.push(agent);
+    await agent.waitForLog((l) => l.event === 'subscribed');
+    const stranger = publicKeyLine(generateKeyPairSync('ed25519').publicKey);
+    const sendSet = async (n: number, config: unknown) => {
+      await operator.publishAsync(`edge-agent/${id}/commands`, JSON.stringify({ id: `${id}-${n}`, name: 'config.set', params: { config } }), { qos: 1 });
+      await waitUntil(() => replies.some((r) => r.id === `${id}-${n}`), 10_000, `reply ${n}`);
+      return replies.find((r) => r.id === `${id}-${n}`)!;
+    };
+    const added = await sendSet(1, { update: { publicKeys: [key, stranger] } });
+    assert.equal(added.status, 400);
+    assert.match(added.error ?? '', /update\.publicKeys and update\.tls can only be changed in the config file on the gateway/);
+    const insecure = await sendSet(2, { update: { tls: { rejectUnauthorized: false } } });
+    assert.equal(insecure.status, 400);
+    const longer = await sendSet(3, { update: { confirmWithin: '10m' } });
+    assert.equal(longer.status, 200, JSON.stringify(longer));
+  });
+
+  it('a config with a key that is not Ed25519, or a CA file that is not there, is refused at check-config, with the path', async () => {
+    const missingCa = startAgent({ cloud: { provider: 'mqtt', url: broker.url }, update: { tls: { ca: '/nonexistent/ca.pem' } } });
+    agents.push(missingCa);
+    assert.equal(await missingCa.exited, 78);
+    assert.match(missingCa.stderr.join('\n'), /update\.tls\.ca.*no file at \/nonexistent\/ca\.pem/s);
     const agent = startAgent({ cloud: { provider: 'mqtt', url: broker.url }, update: { publicKeys: ['not a key'] } });
     agents.push(agent);
     assert.equal(await agent.exited, 78);
