@@ -12,9 +12,14 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # The service unit is checked with systemd-analyze and READY/WATCHDOG go out through systemd-notify.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# The binaries are built with the runtime stripped, by binutils' strip for each CPU.
+command -v x86_64-linux-gnu-strip >/dev/null 2>&1 || need+=(binutils)
+command -v aarch64-linux-gnu-strip >/dev/null 2>&1 || need+=(binutils-aarch64-linux-gnu)
 # The arm64 binary is proven under qemu-user.
 [ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 [ -d /usr/aarch64-linux-gnu/lib ] || need+=(libc6-arm64-cross libstdc++6-arm64-cross)
+# The Debian package is checked with lintian.
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   sudo=""

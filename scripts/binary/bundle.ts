@@ -38,7 +38,7 @@ export async function bundleCli(entry: string, outfile: string, root: string, op
     alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
     // ws tries these optional native speed-ups and falls back to JS when require() fails.
     external: ['bufferutil', 'utf-8-validate'],
-    plugins: [embeddedAddonsPlugin(), ...(options.version ? [versionPlugin(options.version)] : [])],
+    plugins: [embeddedAddonsPlugin(), englishOnlyZodPlugin(), ...(options.version ? [versionPlugin(options.version)] : [])],
     logLevel: 'warning',
     // CommonJS has no import.meta; packages that locate files beside themselves with
     // import.meta.url (node-cron's background-process daemon.js) get the binary's path instead.
@@ -56,10 +56,26 @@ function versionPlugin(version: string): Plugin {
     setup(build) {
       build.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, async (args) => {
         const source = await readFile(args.path, 'utf8');
+        if (!/AGENT_VERSION = '[^']*'/.test(source)) throw new Error(`no AGENT_VERSION in ${args.path}`);
         const replaced = source.replace(/AGENT_VERSION = '[^']*'/, `AGENT_VERSION = '${version}'`);
-        if (replaced === source) throw new Error(`no AGENT_VERSION in ${args.path}`);
         return { contents: replaced, loader: 'ts' };
       });
+    },
+  };
+}
+
+/**
+ * `import { z } from 'zod'` puts every message locale (40-odd modules) into the `z` namespace, so the
+ * bundle evaluates them all at start (~16 ms on this machine) for z.locales, which the agent never
+ * reads: English is zod's default and registers itself (classic/schemas.ts imports locales/en).
+ */
+function englishOnlyZodPlugin(): Plugin {
+  return {
+    name: 'zod-english-only',
+    setup(build) {
+      // The CommonJS build is what a CommonJS bundle resolves (and core/index re-exports the locales too).
+      build.onResolve({ filter: /^\.\.\/locales\/index\.c?js$/ }, (args) => (/[\\/]zod[\\/]v4[\\/](?:classic|core|mini)[\\/]/.test(args.importer) ? { path: 'zod-locales', namespace: 'zod-english-only' } : undefined));
+      build.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, () => ({ contents: 'export {};', loader: 'js' }));
     },
   };
 }

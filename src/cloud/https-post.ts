@@ -1,6 +1,5 @@
 // The few HTTPS calls a cloud needs besides MQTT (device registration). One POST, a bounded
 // answer, a timeout: a registration endpoint that hangs must not hang the agent's link loop.
-import { request } from 'node:https';
 
 export interface HttpsAnswer {
   status: number;
@@ -22,7 +21,8 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 export const httpsPost: HttpsPost = (url, body, options) => {
   const timeoutMs = options.timeoutMs ?? 15_000;
   return new Promise<HttpsAnswer>((resolve, reject) => {
-    const req = request(
+    // node:https (and tls under it) loaded when a registration posts, not at every start.
+    const req = process.getBuiltinModule('node:https').request(
       url,
       {
         method: 'POST',

@@ -155,6 +155,9 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   }
 
   async #run(): Promise<void> {
+    // The first attempt waits one turn of the event loop: the agent reports READY to systemd first
+    // (mqtt.js loads its transports on connect, ~10 ms of start on this machine, more on a Pi).
+    await new Promise((resolve) => setImmediate(resolve));
     while (!this.#stopped) {
       let options: ConnectOptions;
       this.#status.setState('connecting');

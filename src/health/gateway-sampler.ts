@@ -3,7 +3,6 @@
 // here walks the process table; bench/health-sampling.ts measures the cost, children included.
 import { statfs } from 'node:fs/promises';
 import { loadavg, uptime } from 'node:os';
-import si from 'systeminformation';
 
 export type GatewaySample = Record<string, number>;
 
@@ -16,16 +15,20 @@ export interface SamplerSources {
   networkStats: () => Promise<{ iface: string; rx_bytes: number; tx_bytes: number }[]>;
 }
 
+// systeminformation is loaded at the first sample, not at start: evaluating it costs tens of ms
+// of a Pi's start to READY (bench/agent-start.ts).
+const systemInformation = () => import('systeminformation').then((m) => m.default);
+
 const realSources: SamplerSources = {
-  mem: () => si.mem(),
-  cpuTemperature: () => si.cpuTemperature(),
+  mem: async () => (await systemInformation()).mem(),
+  cpuTemperature: async () => (await systemInformation()).cpuTemperature(),
   // statfs instead of si.fsSize, which runs `df` in a child process every sample.
   diskOf: async (dir) => {
     const stats = await statfs(dir);
     const size = stats.blocks * stats.bsize;
     return { size, used: (stats.blocks - stats.bfree) * stats.bsize, available: stats.bavail * stats.bsize };
   },
-  networkStats: () => si.networkStats('*'),
+  networkStats: async () => (await systemInformation()).networkStats('*'),
 };
 
 export async function sampleGateway(dataDir: string, sources: SamplerSources = realSources): Promise<GatewaySample> {

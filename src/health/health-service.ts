@@ -9,6 +9,9 @@ import { sampleGateway, type GatewaySample, type SamplerSources } from './gatewa
 import { evaluateHealth } from './health-check.ts';
 import { renderPrometheus } from './prometheus.ts';
 
+/** After start, when the health schedule is set up (its first sample is due at the next boundary anyway). */
+const SCHEDULE_AFTER_START_MS = 1000;
+
 export interface HealthServiceOptions {
   config: HealthConfig;
   dataDir: string;
@@ -24,6 +27,7 @@ export class HealthService {
   readonly #o: HealthServiceOptions;
   readonly #log: Logger;
   #task: ScheduledTask | undefined;
+  #scheduling: NodeJS.Timeout | undefined;
   #server: Server | undefined;
   #latest: GatewaySample | undefined;
 
@@ -39,13 +43,19 @@ export class HealthService {
 
   async start(): Promise<void> {
     if (this.#o.config.telemetry) {
-      // Inline jobs: node-cron's background-process mode cannot work inside a single binary.
-      this.#task = schedule(this.#o.config.schedule, () => this.sampleAndSend(), { name: 'gateway-health', noOverlap: true });
+      // Scheduled a moment after start, not during it: node-cron's first schedule builds an
+      // Intl.DateTimeFormat, and loading ICU's time zone data costs ~30 ms of start to READY
+      // (bench/agent-start.ts). A sample is due at the next boundary of the schedule anyway.
+      this.#scheduling = setTimeout(() => {
+        // Inline jobs: node-cron's background-process mode cannot work inside a single binary.
+        this.#task = schedule(this.#o.config.schedule, () => this.sampleAndSend(), { name: 'gateway-health', noOverlap: true });
+      }, SCHEDULE_AFTER_START_MS);
     }
     if (this.#o.config.http.enabled) await this.#listen();
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.#scheduling);
     await this.#task?.stop();
     this.#task = undefined;
     const server = this.#server;

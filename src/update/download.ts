@@ -4,7 +4,6 @@
 // SHA-256 check (verify.ts); this module counts only bytes of one representation, flushed to the card.
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import { request } from 'node:https';
 import { setTimeout as wait } from 'node:timers/promises';
 import { z } from 'zod';
 import { readBoundedJson } from '../config/read-json-file.ts';
@@ -227,7 +226,8 @@ function send(t: Transfer, url: URL, headers: Record<string, string>): Promise<I
     let response: IncomingMessage | undefined;
     // agent: false: a fresh connection per attempt, never a pooled socket the cell link silently dropped.
     const options = { headers, agent: false, timeout: idleMs, rejectUnauthorized: t.options.rejectUnauthorized ?? true, ca: t.options.ca, signal: t.options.signal };
-    const req = request(url, options, (res) => resolve((response = res)));
+    // Loaded on the first download, not at every start of the agent.
+    const req = process.getBuiltinModule('node:https').request(url, options, (res) => resolve((response = res)));
     req.on('timeout', () => {
       const error = new Error(`no byte for ${idleMs / 1000} s`);
       response?.destroy(error);

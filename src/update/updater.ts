@@ -4,7 +4,10 @@
 // connected, or the previous one after a rollback. Every step is on record in state.json first, so
 // a restart or a power cut at any point resumes or undoes it (launch-decision.ts).
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync } from 'node:fs';
-import semver from 'semver';
+// The three functions, not the package's index, which builds every range and class at start.
+import semverEq from 'semver/functions/eq.js';
+import semverLt from 'semver/functions/lt.js';
+import semverValid from 'semver/functions/valid.js';
 import type { Logger } from '../log.ts';
 import { AGENT_VERSION } from '../version.ts';
 import type { UpdateConfig } from './config.ts';
@@ -119,7 +122,7 @@ export class Updater {
       this.#o.log.warn({ event: 'update-refused', version: params.version, status: refusal.status, reason: refusal.message }, `agent.update refused: ${refusal.message}`);
       return refusal;
     }
-    if (semver.eq(params.version, AGENT_VERSION)) return { status: 200, data: { version: AGENT_VERSION, outcome: 'already-running' } };
+    if (semverEq(params.version, AGENT_VERSION)) return { status: 200, data: { version: AGENT_VERSION, outcome: 'already-running' } };
     const job = this.#store.read().job;
     // The same update asked for again (another command id): one download, its outcome to the first asker.
     if (job) return { status: 202, data: { state: 'downloading', version: job.params.version, from: AGENT_VERSION, reportsTo: job.requester.command.id } };
@@ -133,13 +136,13 @@ export class Updater {
     if (this.#keys.length === 0) return { status: 403, message: 'this gateway accepts no agent updates: update.publicKeys is empty in its config (add the public key the binaries are signed with)' };
     if (!this.#o.selfPath) return { status: 409, message: 'this agent runs from source (node), not as the installed single binary, so it cannot replace itself' };
     if (!params.url.startsWith('https://')) return { status: 400, message: 'url: expected an https:// URL (the download must be over TLS)' };
-    if (semver.valid(params.version) === null) return { status: 400, message: `version: expected a semantic version such as 1.4.0, found "${params.version.slice(0, 64)}"` };
+    if (semverValid(params.version) === null) return { status: 400, message: `version: expected a semantic version such as 1.4.0, found "${params.version.slice(0, 64)}"` };
     if (Buffer.from(params.signature, 'base64').length !== 64) return { status: 400, message: 'signature: expected the 64-byte Ed25519 signature in base64 (88 characters)' };
     const state = this.#store.read();
     if (state.job && state.job.params.sha256.toLowerCase() !== params.sha256.toLowerCase()) return { status: 409, message: `an update to ${state.job.params.version} is in progress; wait for its outcome` };
     if (state.trial && state.trial.path !== this.#o.selfPath) return { status: 409, message: `${state.trial.version} is installed and waiting to start` };
     if (this.#trial) return { status: 409, message: `${AGENT_VERSION} is on trial (not yet confirmed); try again once it is` };
-    if (semver.lt(params.version, AGENT_VERSION) && params.allowDowngrade !== true) return { status: 409, message: `${params.version} is older than the running ${AGENT_VERSION}: send "allowDowngrade": true to downgrade` };
+    if (semverLt(params.version, AGENT_VERSION) && params.allowDowngrade !== true) return { status: 409, message: `${params.version} is older than the running ${AGENT_VERSION}: send "allowDowngrade": true to downgrade` };
     return undefined;
   }
 

@@ -52,3 +52,15 @@ test('a damaged embedded addon is refused', (t) => {
   const f = fixture(t, Buffer.from('damaged bytes'));
   assert.throws(() => f.loader().load('better_sqlite3'), (error) => error instanceof NativeAddonError && /does not match its checksum/.test(error.message));
 });
+
+test('a cached file changed after it was checked (same size, new bytes) is hashed again and replaced', (t) => {
+  const f = fixture(t);
+  f.loader().load('better_sqlite3');
+  const cached = join(f.cache, readdirSync(f.cache).find((n) => n.endsWith('.node'))!);
+  assert.ok(readdirSync(f.cache).some((n) => n.endsWith('.node.checked')), 'a checked file is stamped');
+  chmodSync(cached, 0o600);
+  writeFileSync(cached, Buffer.from('NOT really ELF, but bytes'));
+  f.reads.length = 0;
+  f.loader().load('better_sqlite3');
+  assert.deepEqual(f.reads, [MANIFEST_ASSET, 'addon-1.node'], 'the stamp no longer matches: the copy is checked and replaced');
+});

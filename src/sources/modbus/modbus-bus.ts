@@ -1,13 +1,13 @@
 // One RS-485 bus: one port, one modbus-serial client, requests strictly one at a time (a second
 // master talking mid-frame would garble both). Sensors on the same port share it.
-import modbusSerial from 'modbus-serial';
 import type { ModbusRTU, SerialPortOptions } from 'modbus-serial/ModbusRTU.js';
 import { serialBinding } from '../serial/hangup-aware-binding.ts';
 import type { Logger } from '../../log.ts';
 import type { SerialSettings } from '../serial/serial-connection.ts';
 
-// modbus-serial is CommonJS whose module.exports is the client class; its typings describe an ES default.
-const ModbusClient = modbusSerial as unknown as new () => ModbusRTU;
+// modbus-serial is CommonJS whose module.exports is the client class; its typings describe an ES
+// default. Loaded when a bus first opens: a gateway without Modbus sensors never pays for it at start.
+const modbusClient = async (): Promise<ModbusRTU> => new ((await import('modbus-serial')).default as unknown as new () => ModbusRTU)();
 
 const buses = new Map<string, { bus: ModbusBus; users: number }>();
 
@@ -38,7 +38,7 @@ export class ModbusBus {
   readonly port: string;
   readonly #settings: SerialSettings;
   readonly #log: Logger;
-  readonly #client = new ModbusClient();
+  #client: ModbusRTU | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #opening: Promise<void> | undefined;
   #retryAt = 0;
@@ -55,14 +55,14 @@ export class ModbusBus {
   /** Runs one transaction with exclusive use of the bus. */
   run<T>(unitId: number, timeoutMs: number, transaction: (client: ModbusRTU) => Promise<T>): Promise<T> {
     const next = this.#queue.then(async () => {
-      await this.#ensureOpen();
-      this.#client.setID(unitId);
-      this.#client.setTimeout(timeoutMs);
+      const client = await this.#ensureOpen();
+      client.setID(unitId);
+      client.setTimeout(timeoutMs);
       try {
-        return await transaction(this.#client);
+        return await transaction(client);
       } catch (error) {
         // A port error (unplugged adapter, EIO) closes the client; a Modbus exception or timeout does not.
-        if (!this.#client.isOpen) this.#markFailed(error instanceof Error ? error.message : String(error));
+        if (!client.isOpen) this.#markFailed(error instanceof Error ? error.message : String(error));
         throw error;
       }
     });
@@ -73,7 +73,8 @@ export class ModbusBus {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#queue;
-    if (this.#client.isOpen) await new Promise<void>((resolve) => this.#client.close(() => resolve()));
+    const client = this.#client;
+    if (client?.isOpen) await new Promise<void>((resolve) => client.close(() => resolve()));
   }
 
   /** modbus-serial passes these on to node-serialport, the binding too (its typings omit it). */
@@ -83,11 +84,12 @@ export class ModbusBus {
     return options;
   }
 
-  async #ensureOpen(): Promise<void> {
-    if (this.#client.isOpen) return;
+  async #ensureOpen(): Promise<ModbusRTU> {
+    const client = (this.#client ??= await modbusClient());
+    if (client.isOpen) return client;
     if (this.#closed) throw new Error(`Modbus bus ${this.port} is closed`);
     if (Date.now() < this.#retryAt) throw new Error(`serial port ${this.port} unavailable (${this.#lastFailure}); retrying`);
-    this.#opening ??= this.#client
+    this.#opening ??= client
       .connectRTUBuffered(this.#settings.port, this.#portOptions())
       .then(
         () => {
@@ -102,6 +104,7 @@ export class ModbusBus {
       )
       .finally(() => (this.#opening = undefined));
     await this.#opening;
+    return client;
   }
 
   #markFailed(reason: string): void {
