@@ -18,8 +18,12 @@ command -v aarch64-linux-gnu-strip >/dev/null 2>&1 || need+=(binutils-aarch64-li
 # The arm64 binary is proven under qemu-user.
 [ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 [ -d /usr/aarch64-linux-gnu/lib ] || need+=(libc6-arm64-cross libstdc++6-arm64-cross)
+# status --watch is checked in a real terminal.
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # The Debian package is checked with lintian.
 command -v lintian >/dev/null 2>&1 || need+=(lintian)
+# The status page is checked in a real headless browser (playwright-core drives Debian's Chromium).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   sudo=""

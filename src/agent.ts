@@ -12,6 +12,7 @@ import { mergeConfig, replaceConfigFile } from './config/write.ts';
 import { ensureDataDir } from './data-dir.ts';
 import { ConfigError } from './errors.ts';
 import type { Logger } from './log.ts';
+import type { ProblemLine } from './health/page-data.ts';
 import { Pipeline } from './pipeline.ts';
 import { startLocalApi, statusSocketPath } from './status/local-api.ts';
 import type { OutboxStats } from './outbox/outbox.ts';
@@ -23,6 +24,7 @@ import type { UpdateReport } from './update/state.ts';
 import { Updater } from './update/updater.ts';
 
 const RECENT_ERRORS = 10;
+const RECENT_PROBLEMS = 50;
 /** EX_TEMPFAIL: "try again"; systemd restarts the agent (Restart=on-failure). */
 export const RESTART_EXIT_CODE = 75;
 
@@ -34,6 +36,7 @@ export class Agent {
   readonly #log: Logger;
   readonly #startedAt = Date.now();
   readonly #recentErrors: StatusSnapshot['recentErrors'] = [];
+  readonly #recentProblems: ProblemLine[] = [];
   #reloading: Promise<void> = Promise.resolve();
 
   constructor(loaded: LoadedConfig, log: Logger) {
@@ -43,6 +46,12 @@ export class Agent {
 
   get config() {
     return this.#loaded.config;
+  }
+
+  /** Called by the logger for every warning and error, so the status page can show the last 50. */
+  recordProblem(level: ProblemLine['level'], message: string, fields: Record<string, unknown>): void {
+    this.#recentProblems.unshift({ at: Date.now(), level, component: typeof fields.component === 'string' ? fields.component : 'agent', message });
+    this.#recentProblems.length = Math.min(this.#recentProblems.length, RECENT_PROBLEMS);
   }
 
   /** Called by the logger for every error-level event, so status can show the last few. */
@@ -229,6 +238,7 @@ export class Agent {
       applyConfigChange: (patch, origin) => this.applyConfigChange(patch, origin),
       rawConfig: () => this.#loaded.raw,
       requestRestart: (reason) => this.requestRestart(reason),
+      recentProblems: () => [...this.#recentProblems],
       update: { request: (params, requester) => this.#updater!.request(params, requester) },
       lastUpdate: () => this.#updater?.lastOutcome(),
     });

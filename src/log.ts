@@ -28,19 +28,23 @@ export interface LoggerOptions {
   destination?: pino.DestinationStream;
   /** Sees every error-level event (status keeps the last few for technicians). */
   onError?: (message: string, fields: Record<string, unknown>) => void;
+  /** Sees every warning and error (the status page shows the last 50). */
+  onProblem?: (level: 'warn' | 'error' | 'fatal', message: string, fields: Record<string, unknown>) => void;
 }
 
-export function createLogger({ level = 'info', destination = pino.destination({ fd: 1, sync: false, maxLength: MAX_LOG_BUFFER_BYTES }), onError }: LoggerOptions = {}): Logger {
+export function createLogger({ level = 'info', destination = pino.destination({ fd: 1, sync: false, maxLength: MAX_LOG_BUFFER_BYTES }), onError, onProblem }: LoggerOptions = {}): Logger {
   return pino(
     {
       level,
       hooks: {
         logMethod(args, method, levelValue) {
           const [first, second] = args as unknown[];
-          if (onError && levelValue >= 50) {
+          if ((onError && levelValue >= 50) || (onProblem && levelValue >= 40)) {
             const fields = typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : {};
-            const message = typeof first === 'string' ? first : typeof second === 'string' ? second : '';
-            onError(boundString(message), boundLogObject({ ...fields, ...(this.bindings() as Record<string, unknown>) }));
+            const message = boundString(typeof first === 'string' ? first : typeof second === 'string' ? second : '');
+            const bound = boundLogObject({ ...fields, ...(this.bindings() as Record<string, unknown>) });
+            if (onError && levelValue >= 50) onError(message, bound);
+            onProblem?.(levelValue >= 60 ? 'fatal' : levelValue >= 50 ? 'error' : 'warn', message, bound);
           }
           const index = typeof first === 'string' ? 0 : typeof second === 'string' ? 1 : -1;
           if (index >= 0 && (args[index] as string).length > MAX_LOG_STRING_CHARS) {

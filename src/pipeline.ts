@@ -7,6 +7,8 @@ import type { ApplyConfigChange } from './cloud/inbox.ts';
 import { clockSynchronized } from './clock.ts';
 import { Destination, sensorFilter, type DestinationContext } from './destination.ts';
 import { HealthService } from './health/health-service.ts';
+import type { ProblemLine } from './health/page-data.ts';
+import type { Reading } from './sources/reading.ts';
 import type { Logger } from './log.ts';
 import { DeferredOutbox } from './outbox/deferred-outbox.ts';
 import type { Outbox } from './outbox/outbox.ts';
@@ -24,6 +26,8 @@ export interface PipelineHooks {
   applyConfigChange: ApplyConfigChange;
   rawConfig: () => unknown;
   requestRestart: (reason: string) => void;
+  /** Recent warnings and errors, for the status page. */
+  recentProblems: () => ProblemLine[];
   /** agent.update, for every destination's commands; the outcome of the last update for the clouds' device state. */
   update: DestinationContext['update'];
   lastUpdate: DestinationContext['lastUpdate'];
@@ -63,10 +67,16 @@ export class Pipeline {
     const reporters = new Map<string, Reporter>();
     this.reporters = reporters;
     const wallTimers = { ...systemTimers, now };
+    // The last reading each sensor took, for the status page: a reference kept, nothing copied.
+    const lastReadings = new Map<string, Reading>();
     this.sources = config.sensors.map((sensor) => {
       const reporter = createReporter({ sensorId: sensor.id, config: sensor.report, emit: (reading) => void outbox.append(reading), timers: wallTimers, elapsed: () => performance.now() });
       reporters.set(sensor.id, reporter);
-      return createSource(sensor, { log: log.child({ component: 'sensor', sensor: sensor.id }), emit: (reading) => reporter.offer(reading), now, clockSynchronized: synchronized });
+      const emit = (reading: Reading) => {
+        lastReadings.set(sensor.id, reading);
+        reporter.offer(reading);
+      };
+      return createSource(sensor, { log: log.child({ component: 'sensor', sensor: sensor.id }), emit, now, clockSynchronized: synchronized });
     });
     this.destinations = clouds.map(
       (cloud) =>
@@ -85,7 +95,14 @@ export class Pipeline {
           lastUpdate: hooks.lastUpdate,
         }),
     );
-    this.health = new HealthService({ config: config.health, dataDir: config.agent.dataDir, snapshot: hooks.snapshot, emit: (reading) => void outbox.append(reading), log });
+    this.health = new HealthService({
+      config: config.health,
+      dataDir: config.agent.dataDir,
+      snapshot: hooks.snapshot,
+      emit: (reading) => void outbox.append(reading),
+      log,
+      page: { lastReadings: () => lastReadings, recentProblems: hooks.recentProblems },
+    });
 
     // Started top to bottom, stopped bottom to top. What receives data starts before what sends
     // it, so at shutdown the sensors stop first and the links last long enough to send their last

@@ -51,10 +51,19 @@ program
   .description("show the running agent's state: link, outbox, sensors, recent errors")
   .option(...configOption)
   .option('--json', 'print JSON instead of text')
-  .action(async (options: { config?: string; json?: boolean }) => {
+  .option('-w, --watch', 'redraw every second until Ctrl-C (fits the terminal; NO_COLOR turns colour off)')
+  .action(async (options: { config?: string; json?: boolean; watch?: boolean }) => {
     const path = resolveConfigPath(options.config);
     const { config } = loadConfigFile(path);
     const socket = statusSocketPath(config.agent.dataDir);
+    if (options.watch) {
+      const { watchStatus } = await import('./status-watch.ts');
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      process.once('SIGTERM', () => stop.abort());
+      await watchStatus(socket, process.stdout, { signal: stop.signal });
+      return;
+    }
     let snapshot;
     try {
       snapshot = await fetchStatus(socket);

@@ -11,7 +11,11 @@ export async function runAgent(configPath: string): Promise<void> {
   const loaded = loadConfigFile(configPath);
   // The logger exists before the agent it reports errors to.
   const errors: { sink?: Agent } = {};
-  const log = createLogger({ level: loaded.config.agent.logLevel, onError: (message, fields) => errors.sink?.recordError(message, fields) });
+  const log = createLogger({
+    level: loaded.config.agent.logLevel,
+    onError: (message, fields) => errors.sink?.recordError(message, fields),
+    onProblem: (level, message, fields) => errors.sink?.recordProblem(level, message, fields),
+  });
   const running = new Agent(loaded, log);
   errors.sink = running;
   // systemd Type=notify: READY once sources and outbox are up; watchdog pings from this event loop,

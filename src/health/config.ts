@@ -1,6 +1,6 @@
 import { validate } from 'node-cron';
 import { z } from 'zod';
-import { duration } from '../config/primitives.ts';
+import { duration, secret } from '../config/primitives.ts';
 
 const LISTEN = /^[^\s:]+:\d{1,5}$/;
 
@@ -27,13 +27,19 @@ export const healthConfigSchema = z
           // Port 0 (any free port) is refused too: nobody could find the endpoint.
           .refine((listen) => !LISTEN.test(listen) || portInRange(listen), 'expected a port between 1 and 65535 in host:port such as "127.0.0.1:9880"')
           .default('127.0.0.1:9880')
-          .meta({ description: 'Where /health and /metrics listen. Loopback by default: expose it only on purpose.' }),
+          .meta({ description: 'Where /health, /metrics and the status page (/) listen. Loopback by default: expose it only on purpose.' }),
+        token: secret()
+          .optional()
+          .meta({
+            description:
+              'Needed for the status page (/) and its data when listen is not a loopback address: sent as "Authorization: Bearer <token>", or opened once as /?token=<token> in a browser. Without it the page is off on a LAN address. /health and /metrics never need it.',
+          }),
       })
       .prefault({}),
     linkDownAfter: duration({ min: '10s' }).prefault('5m').meta({ description: '/health reports unhealthy when the cloud link has been down longer than this.' }),
     outboxFullRatio: z.number().gt(0).max(1).default(0.9).meta({ description: '/health reports unhealthy when the outbox is at least this full.' }),
     sensorSilentAfter: duration({ min: '1s' }).prefault('10m').meta({ description: '/health reports unhealthy when a sensor has produced nothing for this long.' }),
   })
-  .meta({ description: 'Gateway health telemetry and the local /health and /metrics endpoint.' });
+  .meta({ description: 'Gateway health telemetry, the local /health and /metrics endpoint and the status page.' });
 
 export type HealthConfig = z.output<typeof healthConfigSchema>;

@@ -7,7 +7,13 @@ import type { StatusSnapshot } from '../status/snapshot.ts';
 import type { HealthConfig } from './config.ts';
 import { sampleGateway, type GatewaySample, type SamplerSources } from './gateway-sampler.ts';
 import { evaluateHealth } from './health-check.ts';
+import { buildPageData, type PageData, type ProblemLine } from './page-data.ts';
+import { HISTORY_INTERVAL_MS, PageHistory } from './page-history.ts';
 import { renderPrometheus } from './prometheus.ts';
+import { StatusPage } from './status-page.ts';
+
+/** A gateway sample older than this is taken again while the status page looks (telemetry off). */
+const GATEWAY_SAMPLE_MAX_AGE_MS = 30_000;
 
 /** After start, when the health schedule is set up (its first sample is due at the next boundary anyway). */
 const SCHEDULE_AFTER_START_MS = 1000;
@@ -19,6 +25,8 @@ export interface HealthServiceOptions {
   emit: (reading: Reading) => void;
   log: Logger;
   sources?: SamplerSources;
+  /** What only the status page shows: each sensor's last reading, recent warnings and errors. */
+  page?: { lastReadings: () => ReadonlyMap<string, Reading>; recentProblems: () => ProblemLine[] };
 }
 
 export const GATEWAY_SENSOR = 'gateway';
@@ -30,6 +38,11 @@ export class HealthService {
   #scheduling: NodeJS.Timeout | undefined;
   #server: Server | undefined;
   #latest: GatewaySample | undefined;
+  #latestAt = 0;
+  #sampling: Promise<void> | undefined;
+  readonly #history = new PageHistory();
+  #historyTimer: NodeJS.Timeout | undefined;
+  #page: StatusPage | undefined;
 
   constructor(options: HealthServiceOptions) {
     this.#o = options;
@@ -51,11 +64,17 @@ export class HealthService {
         this.#task = schedule(this.#o.config.schedule, () => this.sampleAndSend(), { name: 'gateway-health', noOverlap: true });
       }, SCHEDULE_AFTER_START_MS);
     }
-    if (this.#o.config.http.enabled) await this.#listen();
+    if (this.#o.config.http.enabled) {
+      this.#historyTimer = setInterval(() => this.#history.record(this.#o.snapshot()), HISTORY_INTERVAL_MS);
+      this.#historyTimer.unref();
+      await this.#listen();
+    }
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.#scheduling);
+    clearInterval(this.#historyTimer);
+    this.#page?.close();
     await this.#task?.stop();
     this.#task = undefined;
     const server = this.#server;
@@ -72,6 +91,7 @@ export class HealthService {
       this.#log.warn({ event: 'health-sample-failed', err: error }, 'could not sample gateway health; sending agent metrics only');
     }
     this.#latest = sample;
+    this.#latestAt = Date.now();
     const dropped = Object.values(snapshot.outbox.dropped).reduce((a, b) => a + b, 0);
     const reading: Reading = {
       sensorId: GATEWAY_SENSOR,
@@ -100,14 +120,44 @@ export class HealthService {
     return reading;
   }
 
+  /** The page's data: the snapshot and what the page keeps, and the gateway's last sample. */
+  pageData(): PageData {
+    const snapshot = this.#o.snapshot();
+    return buildPageData(snapshot, {
+      trend: [...this.#history.trend(), { t: snapshot.now, pending: snapshot.outbox.pending }],
+      lastValues: this.#o.page?.lastReadings() ?? new Map(),
+      rates: this.#history.rates(snapshot),
+      gateway: this.#gatewayForPage(),
+      log: this.#o.page?.recentProblems() ?? [],
+    });
+  }
+
+  /** With telemetry on, the scheduled sample; otherwise one taken while a page looks, at most every 30 s. */
+  #gatewayForPage(): GatewaySample | undefined {
+    if (Date.now() - this.#latestAt > GATEWAY_SAMPLE_MAX_AGE_MS && !this.#sampling) {
+      this.#sampling = sampleGateway(this.#o.dataDir, this.#o.sources)
+        .then((sample) => {
+          this.#latest = sample;
+          this.#latestAt = Date.now();
+        })
+        .catch(() => undefined)
+        .finally(() => (this.#sampling = undefined));
+    }
+    return this.#latest;
+  }
+
   async #listen(): Promise<void> {
     const [host, port] = splitListen(this.#o.config.http.listen);
+    const page = new StatusPage({ listen: this.#o.config.http.listen, token: this.#o.config.http.token, data: () => this.pageData(), log: this.#log });
+    this.#page = page;
+    if (!page.available) this.#log.warn({ event: 'status-page-off', listen: this.#o.config.http.listen }, `the status page is off: ${this.#o.config.http.listen} is not a loopback address and health.http.token is not set (/health and /metrics are served)`);
     const server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
+      const [path = '/', query = ''] = (req.url ?? '/').split('?');
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
         return;
       }
+      if (page.handle(req, res, path, new URLSearchParams(query))) return;
       if (path === '/health') {
         const verdict = evaluateHealth(this.#o.snapshot(), this.#o.config);
         const body = JSON.stringify({ status: verdict.healthy ? 'ok' : 'unhealthy', reasons: verdict.reasons });
@@ -115,7 +165,7 @@ export class HealthService {
       } else if (path === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(renderPrometheus(this.#o.snapshot(), this.#latest));
       } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health or /metrics\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /, /health or /metrics\n');
       }
     });
     await new Promise<void>((resolve, reject) => {
@@ -130,7 +180,7 @@ export class HealthService {
     });
     if (server.listening) {
       this.#server = server;
-      this.#log.info({ event: 'health-http-listening', listen: this.#o.config.http.listen }, `serving /health and /metrics on http://${this.#o.config.http.listen}`);
+      this.#log.info({ event: 'health-http-listening', listen: this.#o.config.http.listen }, `serving ${page.available ? 'the status page (/), ' : ''}/health and /metrics on http://${this.#o.config.http.listen}`);
     }
   }
 }

@@ -18,7 +18,7 @@ interface Reply {
   error?: string;
 }
 
-describe('agent.update refused before any download', { timeout: 60_000 }, () => {
+describe('agent.update refused before any download', { timeout: 180_000 }, () => {
   let broker: Mosquitto;
   let operator: MqttClient;
   const agents: AgentProcess[] = [];
@@ -41,9 +41,9 @@ describe('agent.update refused before any download', { timeout: 60_000 }, () => 
   async function ask(id: string, config: Record<string, unknown>, sent: unknown): Promise<{ reply: Reply; agent: AgentProcess }> {
     const agent = startAgent({ agent: { id }, cloud: { provider: 'mqtt', url: broker.url }, ...config });
     agents.push(agent);
-    await agent.waitForLog((l) => l.event === 'subscribed');
+    await agent.waitForLog((l) => l.event === 'subscribed', 60_000);
     await operator.publishAsync(`edge-agent/${id}/commands`, JSON.stringify({ id: `${id}-1`, name: 'agent.update', params: sent }), { qos: 1 });
-    await waitUntil(() => replies.some((r) => r.id === `${id}-1`), 10_000, `a reply from ${id}`);
+    await waitUntil(() => replies.some((r) => r.id === `${id}-1`), 30_000, `a reply from ${id}`);
     return { reply: replies.find((r) => r.id === `${id}-1`)!, agent };
   }
 
@@ -76,11 +76,11 @@ describe('agent.update refused before any download', { timeout: 60_000 }, () => 
     const id = 'upd-trust';
     const agent = startAgent({ agent: { id }, cloud: { provider: 'mqtt', url: broker.url }, commands: { allow: ['config.set'] }, update: { publicKeys: [key] } });
     agents.push(agent);
-    await agent.waitForLog((l) => l.event === 'subscribed');
+    await agent.waitForLog((l) => l.event === 'subscribed', 60_000);
     const stranger = publicKeyLine(generateKeyPairSync('ed25519').publicKey);
     const sendSet = async (n: number, config: unknown) => {
       await operator.publishAsync(`edge-agent/${id}/commands`, JSON.stringify({ id: `${id}-${n}`, name: 'config.set', params: { config } }), { qos: 1 });
-      await waitUntil(() => replies.some((r) => r.id === `${id}-${n}`), 10_000, `reply ${n}`);
+      await waitUntil(() => replies.some((r) => r.id === `${id}-${n}`), 30_000, `reply ${n}`);
       return replies.find((r) => r.id === `${id}-${n}`)!;
     };
     const added = await sendSet(1, { update: { publicKeys: [key, stranger] } });
