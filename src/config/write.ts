@@ -27,11 +27,16 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, mode
   // rename() replaces the name itself: a link planted at `path` is replaced, its target untouched.
   renameSync(temp, path);
   // The rename is durable only once the directory entry is on disk.
-  const dir = openSync(dirname(path), 'r');
+  fsyncDirectory(dirname(path));
+}
+
+/** Makes the entries of `dir` durable (a rename, a new or removed file): fsync on the directory itself. */
+export function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    fsyncSync(dir);
+    fsyncSync(fd);
   } finally {
-    closeSync(dir);
+    closeSync(fd);
   }
 }
 

@@ -148,7 +148,7 @@ export class HealthService {
 
   async #listen(): Promise<void> {
     const [host, port] = splitListen(this.#o.config.http.listen);
-    const page = new StatusPage({ listen: this.#o.config.http.listen, token: this.#o.config.http.token, data: () => this.pageData(), log: this.#log });
+    const page = new StatusPage({ listen: this.#o.config.http.listen, token: this.#o.config.http.token, data: () => this.pageData() });
     this.#page = page;
     if (!page.available) this.#log.warn({ event: 'status-page-off', listen: this.#o.config.http.listen }, `the status page is off: ${this.#o.config.http.listen} is not a loopback address and health.http.token is not set (/health and /metrics are served)`);
     const server = createServer((req, res) => {

@@ -7,7 +7,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Secret } from '../config/primitives.ts';
-import type { Logger } from '../log.ts';
 import { APP_CSS } from './page/app-css.ts';
 import { APP_JS } from './page/app-js.ts';
 import { INDEX_HTML } from './page/index-html.ts';
@@ -37,7 +36,6 @@ export interface StatusPageOptions {
   listen: string;
   token: Secret | undefined;
   data: () => PageData;
-  log: Logger;
 }
 
 export function isLoopback(listen: string): boolean {

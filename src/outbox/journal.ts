@@ -16,9 +16,10 @@
 // finds no valid frame mid-page looks at the next page boundary once before concluding the end.
 // The SQLite side records the generation it has applied, so a journal whose contents already
 // reached SQLite (a crash between the two steps) is not applied twice.
-import { closeSync, constants, fdatasyncSync, fstatSync, fsyncSync, lstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, fstatSync, lstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { fsyncDirectory } from '../config/write.ts';
 import { DataDirError } from '../errors.ts';
 
 const PAGE = 4096;
@@ -132,15 +133,6 @@ function refuseNonFile(path: string): void {
     if (!stat.isFile()) throw new DataDirError(`refusing to open the outbox journal: ${path} is not a regular file${stat.isSymbolicLink() ? ' (a symbolic link)' : ''}; remove it`);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-}
-
-function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

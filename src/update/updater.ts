@@ -3,7 +3,8 @@
 // from this process when the update is refused, or from the next one: the new version once it has
 // connected, or the previous one after a rollback. Every step is on record in state.json first, so
 // a restart or a power cut at any point resumes or undoes it (launch-decision.ts).
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, statfsSync } from 'node:fs';
+import { fsyncDirectory } from '../config/write.ts';
 // The three functions, not the package's index, which builds every range and class at start.
 import semverEq from 'semver/functions/eq.js';
 import semverLt from 'semver/functions/lt.js';
@@ -211,7 +212,7 @@ export class Updater {
     mkdirSync(this.#store.versionsDir, { recursive: true, mode: 0o700 });
     renameSync(file, target);
     await removeDownload(file);
-    syncDirectory(this.#store.versionsDir);
+    fsyncDirectory(this.#store.versionsDir);
     const state = this.#store.update((s) => ({
       ...s,
       job: undefined,
@@ -263,15 +264,6 @@ export function urlForLog(url: string): string {
     return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
   } catch {
     return '(not a URL)';
-  }
-}
-
-function syncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -4,6 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SerialPortStream } from '@serialport/stream';
+import { serialBinding } from '../../src/sources/serial/hangup-aware-binding.ts';
 import { waitUntil } from './wait.ts';
 
 export interface PtyPair {
@@ -45,4 +47,19 @@ export async function ptyPair(): Promise<PtyPair> {
   };
   await pair.plug();
   return pair;
+}
+
+/** The test's end of a pair, opened as a serial port: what it sends, the agent's sensor reads; what the agent writes arrives in `received`. */
+export async function openDevice(pty: PtyPair) {
+  const port = new SerialPortStream({ binding: serialBinding, path: pty.devicePath, baudRate: 9600, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  const received: Buffer[] = [];
+  port.on('data', (chunk: Buffer) => received.push(chunk));
+  port.on('error', () => undefined);
+  return {
+    port,
+    received,
+    send: (text: string | Buffer) => new Promise<void>((resolve) => port.write(text, () => port.drain(() => resolve()))),
+    close: () => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())),
+  };
 }

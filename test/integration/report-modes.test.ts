@@ -4,15 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SerialPortStream } from '@serialport/stream';
 import mqtt, { type MqttClient } from 'mqtt';
 import { fetchStatus, statusSocketPath } from '../../src/status/local-api.ts';
-import { serialBinding } from '../../src/sources/serial/hangup-aware-binding.ts';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { collect, type Collector } from '../helpers/mqtt-collector.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
-import { ptyPair, type PtyPair } from '../helpers/pty-pair.ts';
+import { openDevice, ptyPair, type PtyPair } from '../helpers/pty-pair.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 interface Item {
@@ -20,15 +18,6 @@ interface Item {
   values: Record<string, unknown>;
 }
 
-async function openDevice(pty: PtyPair) {
-  const port = new SerialPortStream({ binding: serialBinding, path: pty.devicePath, baudRate: 9600, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-  port.on('error', () => undefined);
-  return {
-    send: (text: string) => new Promise<void>((resolve) => port.write(text, () => port.drain(() => resolve()))),
-    close: () => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())),
-  };
-}
 
 describe('report modes end to end', { timeout: 60_000 }, () => {
   let broker: Mosquitto;

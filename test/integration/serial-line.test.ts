@@ -5,14 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readSync } from 'node:fs';
-import { SerialPortStream } from '@serialport/stream';
 import { parseConfigText } from '../../src/agent-config/load.ts';
 import type { Reading } from '../../src/sources/reading.ts';
 import { serialBinding } from '../../src/sources/serial/hangup-aware-binding.ts';
 import { serialLineSource } from '../../src/sources/serial/serial-line.ts';
 import type { Source } from '../../src/sources/source.ts';
 import { captureLog } from '../helpers/capture-log.ts';
-import { ptyPair, type PtyPair } from '../helpers/pty-pair.ts';
+import { openDevice, ptyPair } from '../helpers/pty-pair.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -40,14 +39,6 @@ async function sensor(sensorConfig: Record<string, unknown>) {
   return { pty, source, readings, device, waitFor, captured };
 }
 
-async function openDevice(pty: PtyPair) {
-  const port = new SerialPortStream({ binding: serialBinding, path: pty.devicePath, baudRate: 9600, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-  const received: Buffer[] = [];
-  port.on('data', (chunk: Buffer) => received.push(chunk));
-  port.on('error', () => undefined);
-  return { port, received, send: (text: string | Buffer) => new Promise<void>((resolve) => port.write(text, () => port.drain(() => resolve()))) };
-}
 
 describe('serial-line sensors on ptys', { timeout: 120_000 }, () => {
   it('json lines, split across writes, with scaling', async () => {

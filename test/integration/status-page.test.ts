@@ -6,28 +6,17 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SerialPortStream } from '@serialport/stream';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { serialBinding } from '../../src/sources/serial/hangup-aware-binding.ts';
 import { REPO_ROOT, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
-import { ptyPair, type PtyPair } from '../helpers/pty-pair.ts';
+import { openDevice, ptyPair, type PtyPair } from '../helpers/pty-pair.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const LINE = '{"temperature": 21.5, "door": "closed"}\n';
 
-async function openDevice(pty: PtyPair) {
-  const port = new SerialPortStream({ binding: serialBinding, path: pty.devicePath, baudRate: 9600, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-  port.on('error', () => undefined);
-  return {
-    send: (text: string) => new Promise<void>((resolve) => port.write(text, () => port.drain(() => resolve()))),
-    close: () => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())),
-  };
-}
 
 const skip = existsSync(CHROMIUM) ? false : `no headless browser: ${CHROMIUM} is missing (apt-get install chromium; scripts/test.sh installs it)`;
 
