@@ -15,6 +15,8 @@ import type { PageData } from './page-data.ts';
 /** Pages open at once that get pushed data; more are told to poll. Each costs one snapshot a second. */
 const MAX_EVENT_STREAMS = 8;
 const PUSH_INTERVAL_MS = 1000;
+/** What one open page may leave unread before its stream is closed: a minute of updates or so. */
+const MAX_UNREAD_BYTES = 256 * 1024;
 const COOKIE = 'edge-agent-status';
 
 const SECURITY_HEADERS = {
@@ -109,7 +111,12 @@ export class StatusPage {
     // One timer for every open page, and none while nobody looks.
     this.#pushTimer ??= setInterval(() => {
       const message = `data: ${JSON.stringify(this.#o.data())}\n\n`;
-      for (const stream of this.#streams) stream.write(message);
+      for (const stream of this.#streams) {
+        // A page that stopped reading (a phone asleep on a kept connection) must not pile messages
+        // up in the agent: past a bound its stream is closed, and the page reconnects when it wakes.
+        if (stream.writableLength > MAX_UNREAD_BYTES) stream.destroy();
+        else stream.write(message);
+      }
     }, PUSH_INTERVAL_MS);
   }
 
