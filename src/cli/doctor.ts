@@ -3,6 +3,7 @@
 import type { Writable } from 'node:stream';
 import { adapterDefinition, cloudLinkWarnings, createAdapter } from '../cloud/adapters/index.ts';
 import type { ConnectOptions } from '../cloud/adapter.ts';
+import { CredentialsUnavailableError } from '../cloud/errors.ts';
 import { linkWarnings } from '../cloud/link-warnings.ts';
 import { clockSynchronized } from '../clock.ts';
 import { loadConfigFile, type LoadedConfig } from '../agent-config/load.ts';
@@ -14,7 +15,7 @@ import { fetchStatus, statusSocketPath } from '../status/local-api.ts';
 import type { LinkStatus } from '../status/snapshot.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { doctorExitCode, fail, formatCheck, ok, warn, type CheckResult } from './doctor/check.ts';
-import { checkCredentials, checkDns, checkTcp, checkTls, endpointOf, withLinkWarnings } from './doctor/cloud-checks.ts';
+import { checkCredentials, checkDns, checkTcp, checkTls, endpointOf, withLinkWarnings, type Endpoint } from './doctor/cloud-checks.ts';
 import { checkOutboxFile, checkOutboxOfRunningAgent } from './doctor/outbox-check.ts';
 import { checkClock, checkDataDir, checkSerialPort } from './doctor/system-checks.ts';
 import { sessionExpiryMs } from '../commands/config.ts';
@@ -65,10 +66,24 @@ export async function runDoctor(configPath: string, { out, serviceUser = 'edge-a
   return doctorExitCode(results);
 }
 
+/** DNS, TCP and TLS of an endpoint other than the broker (where the device registers), each line named after it. */
+async function reachChecks(name: string, endpoint: Endpoint, options: Pick<ConnectOptions, 'tls'>): Promise<CheckResult[]> {
+  const named = (result: CheckResult): CheckResult => ({ ...result, name: `${name} ${result.name}` });
+  const dns = named(await checkDns(endpoint));
+  if (dns.status === 'FAIL') return [dns];
+  const tcp = named(await checkTcp(endpoint));
+  if (tcp.status === 'FAIL') return [dns, tcp];
+  return [dns, tcp, named(await checkTls(endpoint, options))];
+}
+
 async function cloudChecks(loaded: LoadedConfig, cloud: CloudConfig, running: LinkStatus | undefined): Promise<CheckResult[]> {
   const config = loaded.config;
+  const results: CheckResult[] = [];
   let options: ConnectOptions;
   try {
+    // Where the device registers (Azure DPS) is checked first, layer by layer, as the broker is below.
+    const registration = adapterDefinition(cloud).credentials?.registrationEndpoint?.(cloud);
+    if (registration) results.push(...(await reachChecks(registration.name, endpointOf(registration.url), registration)));
     // Through the registry, read-only: the cloud's credentials part resolves what is stored, never registers or writes.
     const adapter = createAdapter(cloud, {
       agentId: config.agent.id,
@@ -81,15 +96,19 @@ async function cloudChecks(loaded: LoadedConfig, cloud: CloudConfig, running: Li
     });
     options = await adapter.connectOptions();
   } catch (error) {
-    return [fail('cloud', `cannot prepare the connection: ${(error as Error).message}`, 'check the cloud section of the config'), ...withLinkWarnings(undefined, cloudLinkWarnings(cloud))];
+    // Not registered yet is where every gateway starts: the agent registers on its first start.
+    if (error instanceof CredentialsUnavailableError) return [...results, warn('cloud', (error as Error).message, 'nothing to do before the first start; to register now: edge-agent register')];
+    return [...results, fail('cloud', `cannot prepare the connection: ${(error as Error).message}`, 'check the cloud section of the config'), ...withLinkWarnings(undefined, cloudLinkWarnings(cloud))];
   }
   const endpoint = endpointOf(options.url);
   // Judged on the URL the adapter really connects to: Xyte's comes from its registration.
   const unsafe = linkWarnings({ ...adapterDefinition(cloud).linkFacts(cloud), url: options.url });
-  const results: CheckResult[] = [await checkDns(endpoint)];
-  if (results[0]!.status === 'FAIL') return [...results, ...withLinkWarnings(undefined, unsafe)];
-  results.push(await checkTcp(endpoint));
-  if (results[1]!.status === 'FAIL') return [...results, ...withLinkWarnings(undefined, unsafe)];
+  const dns = await checkDns(endpoint);
+  results.push(dns);
+  if (dns.status === 'FAIL') return [...results, ...withLinkWarnings(undefined, unsafe)];
+  const tcp = await checkTcp(endpoint);
+  results.push(tcp);
+  if (tcp.status === 'FAIL') return [...results, ...withLinkWarnings(undefined, unsafe)];
   const tls = endpoint.tls ? await checkTls(endpoint, options) : undefined;
   results.push(...withLinkWarnings(tls, unsafe));
   if (tls?.status === 'FAIL') return results;

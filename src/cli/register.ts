@@ -1,12 +1,13 @@
 // `edge-agent register`: only the registration step of a cloud whose devices register themselves
-// (its adapter definition has a credentials part: Xyte, Alibaba "one secret per product"), so an
+// (its adapter definition has a credentials part: Xyte, Alibaba "one secret per product", Azure
+// through DPS), so an
 // installer can register a gateway on the bench and see its device id before it goes in the cabinet.
 import type { Writable } from 'node:stream';
 import { mkdirSync } from 'node:fs';
 import { loadConfigFile } from '../agent-config/load.ts';
 import { destinationsOf } from '../agent-config/schema.ts';
 import { registerDevice, registeringProviders } from '../cloud/adapters/index.ts';
-import { RegistrationError } from '../cloud/credentials/registration-error.ts';
+import { isTransientRefusal, RegistrationError } from '../cloud/credentials/registration-error.ts';
 import { clockSynchronized } from '../clock.ts';
 import { ensureDataDir } from '../data-dir.ts';
 import { AgentError, ExitCode } from '../errors.ts';
@@ -20,7 +21,7 @@ export async function runRegister(configPath: string, out: Writable): Promise<vo
   if (registering.length === 0) {
     // Exit 64 (usage), as before the registry knew registrations: nothing to do.
     const providers = destinationsOf(config).map((d) => `"${d.provider}"`).join(', ');
-    throw new AgentError(`register applies to clouds that register devices over HTTPS (provider ${registeringProviders.map((p) => `"${p}"`).join(' or ')}); ${configPath} has provider ${providers}, which needs no registration step`, ExitCode.usage);
+    throw new AgentError(`register applies to clouds whose devices register themselves (provider ${registeringProviders.map((p) => `"${p}"`).join(' or ')}); ${configPath} has provider ${providers}, which needs no registration step`, ExitCode.usage);
   }
   for (const destination of registering) {
     const dataDir = destinationDataDir(config, destination.id);
@@ -32,14 +33,15 @@ export async function runRegister(configPath: string, out: Writable): Promise<vo
       outcome = await registerDevice(destination, ctx);
     } catch (error) {
       if (error instanceof RegistrationError) {
-        // Unreachable or a server fault: try again later (69). Refused: the config needs a fix (78).
-        const code = error.refusal === 'unreachable' || error.refusal === 'server' ? ExitCode.unavailable : ExitCode.config;
+        // Unreachable, a server fault or throttled: try again later (69). Refused: the config or the cloud's enrollment needs a fix (78).
+        const code = isTransientRefusal(error.refusal) ? ExitCode.unavailable : ExitCode.config;
         throw new AgentError(`${config.clouds ? `${destination.id}: ` : ''}${error.message}`, code, { cause: error });
       }
       throw error;
     }
     if (!outcome.needed) throw new AgentError(`provider "${destination.provider}" needs no registration step`, ExitCode.usage);
     const where = outcome.source === 'config' ? 'given in the config' : outcome.source === 'stored' ? `already registered (credentials in ${dataDir})` : `registered now (credentials saved in ${dataDir}, mode 0600)`;
-    out.write(`${config.clouds ? `${destination.id}\n` : ''}device id: ${outcome.deviceId}\n${where}\nMQTT hub: ${outcome.endpoint}\n`);
+    const details = (outcome.details ?? []).map(([label, value]) => `${label}: ${value}\n`).join('');
+    out.write(`${config.clouds ? `${destination.id}\n` : ''}device id: ${outcome.deviceId}\n${where}\nMQTT hub: ${outcome.endpoint}\n${details}`);
   }
 }

@@ -40,7 +40,7 @@ export function checkTcp(endpoint: Endpoint): Promise<CheckResult> {
   });
 }
 
-export function checkTls(endpoint: Endpoint, options: ConnectOptions, now = Date.now()): Promise<CheckResult> {
+export function checkTls(endpoint: Endpoint, options: Pick<ConnectOptions, 'tls'>, now = Date.now()): Promise<CheckResult> {
   const tls = options.tls;
   const servername = tls?.servername ?? endpoint.host;
   const verify = tls?.rejectUnauthorized ?? true;

@@ -13,7 +13,10 @@ import { cloudCommonFields } from '../link-config.ts';
 import type { OutgoingMessage } from '../message.ts';
 import { readTls } from '../tls-files.ts';
 import { genericItemJson } from './mqtt.ts';
-import { deviceSasToken, parseConnectionString } from './azure/sas-token.ts';
+import { azureCredentials } from './azure/credentials.ts';
+import { hubUrl, identityOf, partialIdentityOf, type AzureIdentity } from './azure/identity.ts';
+import { provisioningSchema } from './azure/provisioning.ts';
+import { deviceSasToken } from './azure/sas-token.ts';
 import { parseDesiredPatchTopic, parseMethodTopic, parseTwinResponseTopic } from './azure/twin.ts';
 
 export const AZURE_API_VERSION = '2021-04-12';
@@ -35,55 +38,45 @@ const configSchema = z
     tokenRenewBefore: duration({ min: '1s' }).prefault('15m').meta({ description: 'Reconnect with a fresh token this long before the current one expires.' }),
     // The hub drops a client after 1.5 x keepalive, capped at 1767 s: 1177 s is the largest that works.
     keepalive: z.int().min(5).max(1177).default(180).meta({ description: 'Keepalive in seconds (at most 1177, the hub limit).' }),
+    provisioning: provisioningSchema.optional(),
   })
   .superRefine((c, ctx) => {
-    if (!c.connectionString && !(c.hostName && c.deviceId)) ctx.addIssue({ code: 'custom', path: ['connectionString'], message: 'expected "connectionString", or "hostName" and "deviceId" (with "sharedAccessKey" or tls.cert and tls.key)' });
+    const direct = c.connectionString !== undefined || c.hostName !== undefined || c.deviceId !== undefined || c.sharedAccessKey !== undefined;
+    if (c.provisioning && direct) {
+      ctx.addIssue({ code: 'custom', path: ['provisioning'], message: 'expected either "provisioning" (DPS assigns the hub and device id) or "connectionString" / "hostName" and "deviceId", not both' });
+    } else if (c.provisioning) {
+      if (!c.provisioning.groupKey && !c.provisioning.deviceKey && !(c.tls?.cert && c.tls.key)) ctx.addIssue({ code: 'custom', path: ['provisioning'], message: 'expected "groupKey" (an enrollment group), "deviceKey" (an individual enrollment), or an X.509 certificate in tls.cert and tls.key' });
+    } else if (!c.connectionString && !(c.hostName && c.deviceId)) {
+      ctx.addIssue({ code: 'custom', path: ['connectionString'], message: 'expected "connectionString", "hostName" and "deviceId" (with "sharedAccessKey" or tls.cert and tls.key), or "provisioning" (DPS)' });
+    }
     if (c.tokenRenewBefore >= c.tokenTtl) ctx.addIssue({ code: 'custom', path: ['tokenRenewBefore'], message: 'expected tokenRenewBefore shorter than tokenTtl' });
   })
   .meta({ title: 'Azure IoT Hub' });
 
-type AzureConfig = z.output<typeof configSchema>;
-
-interface Identity {
-  host: string;
-  deviceId: string;
-  key?: string;
-}
-
-/** Separate fields win over the connection string's. */
-function partialIdentityOf(config: AzureConfig): Partial<Identity> {
-  const parsed = config.connectionString ? parseConnectionString(config.connectionString.reveal()) : {};
-  const host = config.hostName ?? parsed.hostName;
-  const deviceId = config.deviceId ?? parsed.deviceId;
-  const key = config.sharedAccessKey?.reveal() ?? parsed.sharedAccessKey;
-  return { ...(host ? { host } : {}), ...(deviceId ? { deviceId } : {}), ...(key ? { key } : {}) };
-}
-
-function identityOf(config: AzureConfig): Identity {
-  const { host, deviceId, key } = partialIdentityOf(config);
-  if (!host || !deviceId) throw new Error('cloud.connectionString: expected HostName=…;DeviceId=…;SharedAccessKey=… (HostName or DeviceId missing)');
-  return { host, deviceId, ...(key ? { key } : {}) };
-}
-
-/** mqtts on 8883, or wss on 443 for networks that only let HTTPS out (learn.microsoft.com, "Communicate with an IoT hub using the MQTT protocol"). */
-function hubUrl(config: AzureConfig, host: string): string {
-  return config.url ?? (config.transport === 'wss' ? `wss://${host}:443/$iothub/websocket` : `mqtts://${host}:8883`);
-}
+export type AzureConfig = z.output<typeof configSchema>;
 
 /** Direct methods carry the $rid to answer; cloud-to-device messages cannot be answered. */
 type AzureReplyTo = { kind: 'method'; rid: string } | { kind: 'c2d' };
 
-export const azureAdapter: AdapterDefinition<typeof configSchema> = {
+export const azureAdapter: AdapterDefinition<typeof configSchema, AzureIdentity> = {
   provider: 'azure',
   configSchema,
+  credentials: azureCredentials,
   linkFacts(config) {
+    if (config.provisioning) {
+      // The hub is learned from DPS; the link to DPS carries a SAS token too unless the certificate attests.
+      const symmetric = config.provisioning.groupKey !== undefined || config.provisioning.deviceKey !== undefined;
+      return { url: config.url, credentials: symmetric ? 'the SAS token' : undefined, verifyCertificates: config.tls?.rejectUnauthorized ?? true };
+    }
     const { host, key } = partialIdentityOf(config);
     // With X.509 the client certificate is the credential, and TLS never sends its private key.
     return { url: host ? hubUrl(config, host) : config.url, credentials: key ? 'the SAS token' : undefined, verifyCertificates: config.tls?.rejectUnauthorized ?? true };
   },
-  create(config, ctx): CloudAdapter<AzureReplyTo, null> {
-    const id = identityOf(config);
-    const telemetryTopic = `devices/${id.deviceId}/messages/events/$.ct=application%2Fjson&$.ce=utf-8`;
+  create(config, ctx, credentials): CloudAdapter<AzureReplyTo, null> {
+    // The registry hands the identity its credentials part resolved (a DPS assignment, or the config's)
+    // before every connect; built on its own (unit tests) the adapter reads the config's.
+    const identity = (): AzureIdentity => credentials?.current() ?? identityOf(config);
+    const telemetryTopic = (deviceId: string) => `devices/${deviceId}/messages/events/$.ct=application%2Fjson&$.ce=utf-8`;
     let rid = 0;
     const nextRid = (prefix: string) => `${prefix}${++rid}`;
     const reported = (patch: unknown): OutgoingMessage => ({ topic: `$iothub/twin/PATCH/properties/reported/?$rid=${nextRid('r')}`, payload: JSON.stringify({ [TWIN_KEY]: patch }), qos: 0 });
@@ -103,6 +96,7 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
       defaultLingerMs: 1000,
       connectOptions(): Promise<ConnectOptions> {
         const now = ctx.now();
+        const id = identity();
         const base = {
           url: hubUrl(config, id.host),
           clientId: id.deviceId,
@@ -120,11 +114,15 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
         const expiry = Math.floor((now + config.tokenTtl) / 1000);
         return Promise.resolve({ ...base, password: deviceSasToken(id.host, id.deviceId, id.key, expiry), renewAt: expiry * 1000 - config.tokenRenewBefore });
       },
-      subscriptions: () => [`devices/${id.deviceId}/messages/devicebound/#`, '$iothub/methods/POST/#', '$iothub/twin/res/#', '$iothub/twin/PATCH/properties/desired/#'],
+      subscriptions: () => [`devices/${identity().deviceId}/messages/devicebound/#`, '$iothub/methods/POST/#', '$iothub/twin/res/#', '$iothub/twin/PATCH/properties/desired/#'],
       // Desired properties arrive only while connected: read the whole twin after every connect.
       onConnected: () => [{ topic: `$iothub/twin/GET/?$rid=${nextRid('get')}`, payload: '', qos: 0 }],
-      encodeTelemetry: (records) => packJsonArrays(records, genericItemJson, MAX_MESSAGE_BYTES, () => telemetryTopic),
+      encodeTelemetry: (records) => {
+        const topic = telemetryTopic(identity().deviceId);
+        return packJsonArrays(records, genericItemJson, MAX_MESSAGE_BYTES, () => topic);
+      },
       decodeIncoming(message): IncomingAction<AzureReplyTo, null>[] {
+        const deviceId = identity().deviceId;
         const method = parseMethodTopic(message.topic);
         if (method) {
           const replyTo: AzureReplyTo = { kind: 'method', rid: method.rid };
@@ -153,7 +151,7 @@ export const azureAdapter: AdapterDefinition<typeof configSchema> = {
         }
         const desired = parseDesiredPatchTopic(message.topic);
         if (desired) return configAction(safeJson(message.payload), desired.version);
-        if (message.topic.startsWith(`devices/${id.deviceId}/messages/devicebound/`)) {
+        if (message.topic.startsWith(`devices/${deviceId}/messages/devicebound/`)) {
           const body = safeJson(message.payload) as { id?: unknown; name?: unknown; params?: unknown } | undefined;
           if (!body || typeof body.name !== 'string' || body.name === '' || body.name.length > COMMAND_LIMITS.nameChars) return [{ kind: 'notice', level: 'warn', event: 'azure-c2d-ignored', message: 'a cloud-to-device message is not a command {"name", "params", "id"}; ignored' }];
           const replyTo: AzureReplyTo = { kind: 'c2d' };

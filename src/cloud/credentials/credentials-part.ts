@@ -43,6 +43,11 @@ export interface CredentialsPart<Config, Credentials> {
   backoff(config: Config): RegistrationBackoff;
   /** One sentence on a failed registration, with what to check; the seam adds when it retries. */
   failure(config: Config, error: RegistrationError): string;
-  /** What `edge-agent register` prints. */
-  describe(config: Config, credentials: Credentials): { deviceId: string; endpoint: string };
+  /** What `edge-agent register` prints: the device id, the MQTT endpoint, and any further lines ("assigned hub", value). */
+  describe(config: Config, credentials: Credentials): { deviceId: string; endpoint: string; details?: [string, string][] };
+  /**
+   * Where registration goes, for `edge-agent doctor` to check its reach (DNS, TCP, TLS) as it checks
+   * the broker's; undefined when this config does not register (credentials given in the config).
+   */
+  registrationEndpoint?(config: Config): { name: string; url: string; tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string } } | undefined;
 }

@@ -40,7 +40,8 @@ export function superviseCredentials(definition: AdapterDefinition, config: unkn
     } catch (error) {
       if (!(error instanceof RegistrationError)) throw error;
       const { minMs, maxMs, jitter } = part.backoff(config);
-      const retryMs = registrationRetryDelay(failures++, minMs, maxMs, Math.random, jitter);
+      // A cloud that said when to come back (429 with retry-after) is not asked sooner.
+      const retryMs = Math.max(registrationRetryDelay(failures++, minMs, maxMs, Math.random, jitter), error.retryAfterMs ?? 0);
       throw new CredentialsUnavailableError(`${part.failure(config, error)}; retrying in ${formatDelay(retryMs)}`, retryMs, { cause: error });
     }
   };
@@ -71,7 +72,7 @@ export function superviseCredentials(definition: AdapterDefinition, config: unkn
   };
 }
 
-export type RegisterOutcome = { needed: false } | { needed: true; deviceId: string; endpoint: string; source: 'config' | 'stored' | 'registered' };
+export type RegisterOutcome = { needed: false } | { needed: true; deviceId: string; endpoint: string; details?: [string, string][]; source: 'config' | 'stored' | 'registered' };
 
 /**
  * `edge-agent register`: the credentials the device has, or a registration now. Throws
@@ -89,7 +90,7 @@ export async function registerWith<Config, Credentials>(part: CredentialsPart<Co
       outcome = { credentials: await part.register(config, ctx), source: 'registered' };
     } catch (error) {
       if (!(error instanceof RegistrationError)) throw error;
-      throw new RegistrationError(part.failure(config, error), error.refusal, error.httpStatus, { cause: error });
+      throw new RegistrationError(part.failure(config, error), error.refusal, error.httpStatus, { cause: error, ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}) });
     }
   }
   return { needed: true, ...part.describe(config, outcome.credentials), source: outcome.source };

@@ -9,6 +9,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { parseClientId, signPassword, type SignMethod } from '../../../src/cloud/adapters/alibaba/sign.ts';
+import { emulatorEvents } from '../emulator-events.ts';
 
 export type AlibabaTransport = 'tcp' | 'tls' | 'ws';
 
@@ -52,7 +53,7 @@ export async function startAlibabaEmulator(options: { transport: AlibabaTranspor
   const refusals: string[] = [];
   const connections: AlibabaEmulator['connections'] = [];
   const pending = new Map<string, (reply: { id: string; code: number; data: unknown; message?: string }) => void>();
-  const listeners = new Set<() => void>();
+  const events = emulatorEvents(() => `violations ${JSON.stringify(violations)}; refusals ${JSON.stringify(refusals)}`);
   let nextId = 1000;
 
   const broker = await Aedes.createBroker({
@@ -140,7 +141,7 @@ export async function startAlibabaEmulator(options: { transport: AlibabaTranspor
         return fail('topic', `undocumented topic ${packet.topic}`);
       }
       callback(null);
-      listeners.forEach((l) => l());
+      events.notify();
     },
   });
 
@@ -187,22 +188,7 @@ export async function startAlibabaEmulator(options: { transport: AlibabaTranspor
       const id = String(++nextId);
       return request(`/sys/${d.productKey}/${d.deviceName}/rrpc/request/${Date.now()}${id}`, { id, version: '1.0.0', params, method: `thing.service.${method}` }, id);
     },
-    waitFor(check, timeoutMs = 15_000, what = 'a condition') {
-      if (check()) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          listeners.delete(listener);
-          reject(new Error(`timed out waiting for ${what}; violations ${JSON.stringify(violations)}; refusals ${JSON.stringify(refusals)}`));
-        }, timeoutMs);
-        const listener = () => {
-          if (!check()) return;
-          clearTimeout(timer);
-          listeners.delete(listener);
-          resolve();
-        };
-        listeners.add(listener);
-      });
-    },
+    waitFor: events.waitFor,
     async stop() {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));

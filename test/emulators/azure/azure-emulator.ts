@@ -4,13 +4,16 @@
 // documented topics, at most 5 subscriptions, QoS 2 closes the link, 256 KB per message. It answers
 // twin GETs, and tests can invoke direct methods and push desired properties. The same hub listens
 // for MQTT over WebSockets too (`wssUrl`): TLS, only the path /$iothub/websocket, and only with the
-// `mqtt` subprotocol, as the hub requires on port 443.
+// `mqtt` subprotocol, as the hub requires on port 443. Device identities can be added, replaced and
+// revoked at run time (as DPS does when it assigns a device, or an operator disables one): a revoked
+// device's live connection is closed at once and its later CONNECTs are refused.
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer, type Server } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { deviceResourceUri, parseSasToken, signSas } from '../../../src/cloud/adapters/azure/sas-token.ts';
+import { emulatorEvents } from '../emulator-events.ts';
 
 export interface AzureDevice {
   deviceId: string;
@@ -40,6 +43,11 @@ export interface AzureEmulator {
   desired: Record<string, unknown>;
   invokeMethod(deviceId: string, method: string, payload: unknown, timeoutMs?: number): Promise<{ status: number; body: unknown }>;
   pushDesired(deviceId: string, patch: Record<string, unknown>): Promise<void>;
+  /** Creates or replaces a device identity (a new key applies to the next CONNECT). */
+  addDevice(device: AzureDevice): void;
+  /** Revokes a device: its live connection is closed now, later CONNECTs are refused (CONNACK 5). */
+  removeDevice(deviceId: string): void;
+  deviceIds(): string[];
   waitFor(check: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -54,6 +62,8 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
   const now = options.now ?? Date.now;
   const devices = new Map(options.devices.map((d) => [d.deviceId, d]));
   const deviceOf = new WeakMap<Client, string>();
+  /** The live connection of each device (clientId = deviceId, so aedes keeps at most one). */
+  const liveClient = new Map<string, Client>();
   /** Distinct topic filters per connection: subscribing again to one (every reconnect of a persistent session does) is not another subscription. */
   const subscriptions = new WeakMap<Client, Set<string>>();
   const expiryTimers = new Set<NodeJS.Timeout>();
@@ -69,8 +79,8 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
   const connections: AzureEmulator['connections'] = [];
   const refusals: AzureEmulator['refusals'] = [];
   const desired: Record<string, unknown> = {};
-  const listeners = new Set<() => void>();
-  const notify = () => listeners.forEach((l) => l());
+  const events = emulatorEvents(() => `violations: ${JSON.stringify(violations)}; refusals: ${JSON.stringify(refusals)}`);
+  const notify = events.notify;
 
   /** The device each cloud-to-device payload is for (aedes forwards the same Buffer to every subscriber). */
   const recipientOf = new WeakMap<Buffer, string>();
@@ -94,6 +104,7 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
       if (token.se * 1000 <= now()) return refuse(`token expired at ${new Date(token.se * 1000).toISOString()}`, 5);
       if (signSas(token.sr, device.key, token.se) !== token.sig) return refuse('signature does not match the device key', 5);
       deviceOf.set(client, device.deviceId);
+      liveClient.set(device.deviceId, client);
       connections.push({ deviceId: device.deviceId, se: token.se, at: now() });
       // The hub drops the connection when the token expires.
       const timer = setTimeout(() => {
@@ -165,6 +176,11 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
     },
   });
 
+  broker.on('clientDisconnect', (client) => {
+    const deviceId = deviceOf.get(client);
+    if (deviceId !== undefined && liveClient.get(deviceId) === client) liveClient.delete(deviceId);
+  });
+
   /** Cloud-to-device messages go to one device, as on the hub, though the topics name none. */
   function publishTo(deviceId: string, topic: string, body: unknown): Promise<void> {
     const payload = Buffer.from(body === null ? '' : JSON.stringify(body));
@@ -222,22 +238,18 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
       desiredVersion++;
       await publishTo(deviceId, `$iothub/twin/PATCH/properties/desired/?$version=${desiredVersion}`, { ...patch, $version: desiredVersion });
     },
-    waitFor(check: () => boolean, timeoutMs = 15_000, what = 'a condition') {
-      if (check()) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          listeners.delete(listener);
-          reject(new Error(`timed out waiting for ${what}; violations: ${JSON.stringify(violations)}; refusals: ${JSON.stringify(refusals)}`));
-        }, timeoutMs);
-        const listener = () => {
-          if (!check()) return;
-          clearTimeout(timer);
-          listeners.delete(listener);
-          resolve();
-        };
-        listeners.add(listener);
-      });
+    addDevice(device: AzureDevice) {
+      devices.set(device.deviceId, { ...device });
+      notify();
     },
+    removeDevice(deviceId: string) {
+      devices.delete(deviceId);
+      liveClient.get(deviceId)?.close();
+      liveClient.delete(deviceId);
+      notify();
+    },
+    deviceIds: () => [...devices.keys()],
+    waitFor: events.waitFor,
     async stop() {
       for (const timer of expiryTimers) clearTimeout(timer);
       await new Promise<void>((resolve) => broker.close(() => resolve()));

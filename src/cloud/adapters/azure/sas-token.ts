@@ -52,3 +52,22 @@ export function parseConnectionString(text: string): { hostName?: string; device
   }
   return { ...(out.hostname ? { hostName: out.hostname } : {}), ...(out.deviceid ? { deviceId: out.deviceid } : {}), ...(out.sharedaccesskey ? { sharedAccessKey: out.sharedaccesskey } : {}) };
 }
+
+/**
+ * The device key of an enrollment-group member: base64(HMAC-SHA256(base64-decoded group key,
+ * registration id)) (learn.microsoft.com, "Symmetric key attestation with DPS", group enrollments).
+ */
+export function deriveDeviceKey(base64GroupKey: string, registrationId: string): string {
+  return createHmac('sha256', Buffer.from(base64GroupKey, 'base64')).update(registrationId, 'utf8').digest('base64');
+}
+
+/**
+ * `SharedAccessSignature sr=…&sig=…&se=…&skn=registration` for a DPS registration: the resource is
+ * "{idScope}/registrations/{registrationId}", URL-encoded as the DPS SAS documentation shows
+ * (learn.microsoft.com, "Control access to DPS with SAS tokens"; the Node SDK's
+ * security/symmetric/src/symmetric_key.ts signs it unencoded, and DPS takes both: it verifies sr as sent).
+ */
+export function registrationSasToken(idScope: string, registrationId: string, base64Key: string, expirySeconds: number): string {
+  const sr = encodeUriComponentStrict(`${idScope}/registrations/${registrationId}`);
+  return `SharedAccessSignature sr=${sr}&sig=${signSas(sr, base64Key, expirySeconds)}&se=${expirySeconds}&skn=registration`;
+}
