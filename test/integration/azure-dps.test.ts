@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/azure-emulator.ts';
 import { startDpsEmulator, type DpsEmulator } from '../emulators/azure/dps-emulator.ts';
 import { CLI, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { makeTestPki, type TestPki } from '../helpers/test-ca.ts';
 
 const HUB_HOST = 'fleet-hub.azure-devices.net';
@@ -170,14 +171,15 @@ describe('Azure DPS zero-touch provisioning', { timeout: 180_000 }, () => {
     assert.match(individual.stdout, /device id: solo-1/);
   });
 
-  it('X.509: the client certificate attests, and its common name is the registration id', async () => {
+  it('X.509: the client certificate attests to DPS and the hub, and its common name is the registration id', async () => {
     const client = pki.client('gw-x509');
-    const config = fleetConfig('some-agent-id', { groupKey: undefined });
+    const config = fleetConfig('some-agent-id', { groupKey: undefined }, { count: 30 });
     const withCertificate = { ...config, cloud: { ...config.cloud, tls: { ca: pki.caPath, cert: client.certPath, key: client.keyPath } } };
-    const registered = await cli(['register'], withCertificate);
-    assert.equal(registered.status, 0, registered.stderr);
-    assert.match(registered.stdout, /device id: gw-x509\n/);
+    const gw = start(withCertificate);
+    await hub.waitFor(() => seqsOf('gw-x509').size >= 30, 30_000, 'the X.509 gateway delivering');
+    assert.deepEqual(everySeqUpTo('gw-x509', 30), []);
     assert.equal(registrationsOf('gw-x509').length, 1);
+    await gw.stop();
 
     const mismatch = { ...withCertificate, cloud: { ...withCertificate.cloud, provisioning: { ...withCertificate.cloud.provisioning, registrationId: 'gw-other' } } };
     const refused = await cli(['register'], mismatch);
@@ -197,6 +199,15 @@ describe('Azure DPS zero-touch provisioning', { timeout: 180_000 }, () => {
     assert.match(waiting.msg, /DPS is throttling registrations \(429, retry after 3 s\).*retrying in 3 s/);
     await hub.waitFor(() => seqsOf('gw-h').size >= 20, 30_000, 'gw-h delivering after the throttle');
     assert.deepEqual(dps.violations, [], 'no request sooner than retry-after');
+    await gw.stop();
+  });
+
+  it('an unreachable DPS is retried with backoff and says what to check', async () => {
+    const closed = await freePort();
+    const gw = start(fleetConfig('gw-j', { endpoint: `127.0.0.1:${closed}` }, { count: 5 }));
+    const first = await gw.waitForLog((l) => l.event === 'credentials-unavailable', 20_000);
+    assert.match(first.msg, /registration id "gw-j": cannot reach DPS: ECONNREFUSED .*check the uplink, DNS, and that port 8883 is open outbound to 127\.0\.0\.1:\d+ \(cloud\.provisioning\.endpoint.*; retrying in [12] s/);
+    await gw.waitForLog((l) => l.event === 'credentials-unavailable' && l !== first, 20_000);
     await gw.stop();
   });
 

@@ -6,20 +6,18 @@
 // for MQTT over WebSockets too (`wssUrl`): TLS, only the path /$iothub/websocket, and only with the
 // `mqtt` subprotocol, as the hub requires on port 443. Device identities can be added, replaced and
 // revoked at run time (as DPS does when it assigns a device, or an operator disables one): a revoked
-// device's live connection is closed at once and its later CONNECTs are refused.
+// device's live connection is closed at once and its later CONNECTs are refused. X.509 devices (over
+// mqtts) present a client certificate from the CA in `tls.ca` whose CN is the device id, and no password.
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createServer, type Server } from 'node:tls';
+import { createServer, TLSSocket, type Server } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { deviceResourceUri, parseSasToken, signSas } from '../../../src/cloud/adapters/azure/sas-token.ts';
 import { emulatorEvents } from '../emulator-events.ts';
 
-export interface AzureDevice {
-  deviceId: string;
-  /** base64 device key */
-  key: string;
-}
+/** A device identity: a symmetric key (SAS tokens), or X.509 (a client certificate from the test CA whose CN is the device id). */
+export type AzureDevice = { deviceId: string; /** base64 device key */ key: string } | { deviceId: string; x509: true };
 
 export interface AzureViolation {
   rule: string;
@@ -58,7 +56,7 @@ function refusal(message: string, returnCode: AuthenticateError['returnCode']): 
   return Object.assign(new Error(message), { returnCode });
 }
 
-export async function startAzureEmulator(options: { host: string; devices: AzureDevice[]; tls: { cert: Buffer; key: Buffer }; now?: () => number }): Promise<AzureEmulator> {
+export async function startAzureEmulator(options: { host: string; devices: AzureDevice[]; tls: { cert: Buffer; key: Buffer; ca?: Buffer }; now?: () => number }): Promise<AzureEmulator> {
   const now = options.now ?? Date.now;
   const devices = new Map(options.devices.map((d) => [d.deviceId, d]));
   const deviceOf = new WeakMap<Client, string>();
@@ -98,6 +96,20 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
       const device = devices.get(client.id);
       if (!device) return refuse(`unknown device ${client.id}`, 5);
       if (!username?.startsWith(`${options.host}/${device.deviceId}/?api-version=`)) return refuse(`username ${username ?? '(none)'} is not ${options.host}/${device.deviceId}/?api-version=…`, 5);
+      if ('x509' in device) {
+        // X.509 devices: the TLS client certificate is the credential (no password), its CN the device id.
+        const socket = client.conn instanceof TLSSocket ? client.conn : undefined;
+        const cn = socket?.getPeerCertificate().subject?.CN;
+        if (!socket?.authorized) return refuse('no client certificate that verifies against the CA', 5);
+        if (String(cn) !== device.deviceId) return refuse(`the client certificate CN ${String(cn)} is not ${device.deviceId}`, 5);
+        if (password !== undefined) return refuse('a password with a client certificate', 5);
+        deviceOf.set(client, device.deviceId);
+        liveClient.set(device.deviceId, client);
+        connections.push({ deviceId: device.deviceId, se: 0, at: now() });
+        done(null, true);
+        notify();
+        return;
+      }
       const token = password === undefined ? undefined : parseSasToken(password.toString('utf8'));
       if (!token) return refuse('password is not a SharedAccessSignature', 5);
       if (token.sr !== deviceResourceUri(options.host, device.deviceId)) return refuse(`sr ${token.sr} does not name this device`, 5);
@@ -188,7 +200,8 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
     return new Promise((resolve, reject) => broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())));
   }
 
-  const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key }, broker.handle);
+  // With a CA the hub asks for client certificates (X.509 devices); SAS devices send none.
+  const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: false } : {}) }, broker.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
 

@@ -403,8 +403,8 @@ export async function startDpsEmulator(options: DpsEmulatorOptions): Promise<Dps
     const deviceId = (enrollment.kind === 'individual' && enrollment.deviceId) || registrationId;
     const substatus = before ? 'reprovisionedToInitialAssignment' : 'initialAssignment';
     registered.set(registrationId, { createdAt: before?.createdAt ?? now() });
-    // The hub emulator authenticates devices by SAS only: an X.509-attested device is not created on it.
-    if (operation.key) options.hub.addDevice({ deviceId, key: operation.key });
+    // The device is created on the hub with the credential it attested with: its key, or its certificate.
+    options.hub.addDevice(operation.key ? { deviceId, key: operation.key } : { deviceId, x509: true });
     registrations.push({ registrationId, deviceId, assignedHub, substatus, ...(operation.payload === undefined ? {} : { payload: operation.payload }), at: now() });
     return {
       status: 200,
