@@ -4,12 +4,15 @@
 import bytes from 'bytes';
 import ms from 'ms';
 import { destinationsOf, type AgentConfig, type DestinationConfig } from '../agent-config/schema.ts';
-import { cloudLinkWarnings } from '../cloud/adapters/index.ts';
+import { cloudDescription, cloudLinkWarnings } from '../cloud/adapters/index.ts';
 import { redactUrl } from '../cloud/mqtt-options.ts';
 
 export function summarizeConfig(config: AgentConfig): string {
   const destinations = destinationsOf(config);
-  const describe = (cloud: DestinationConfig) => `${cloud.provider}${cloud.url ? `  ${redactUrl(cloud.url)}` : ''}`;
+  const describe = (cloud: DestinationConfig) => {
+    const how = cloudDescription(cloud, config.agent.id);
+    return `${cloud.provider}${cloud.url ? `  ${redactUrl(cloud.url)}` : ''}${how ? `  ${how}` : ''}`;
+  };
   const lines = [
     `agent      ${config.agent.id}  (data in ${config.agent.dataDir}, log level ${config.agent.logLevel})`,
     ...(config.clouds

@@ -150,4 +150,6 @@ export interface AdapterDefinition<Schema extends z.ZodType = z.ZodType, Credent
    * go in clear (link-warnings.ts).
    */
   linkFacts(config: z.output<Schema>): LinkFacts;
+  /** What check-config adds after the provider's name, when the URL alone does not say how it connects ("via DPS …"). */
+  describe?(config: z.output<Schema>, agentId: string): string | undefined;
 }

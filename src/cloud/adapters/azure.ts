@@ -72,6 +72,13 @@ export const azureAdapter: AdapterDefinition<typeof configSchema, AzureIdentity>
     // With X.509 the client certificate is the credential, and TLS never sends its private key.
     return { url: host ? hubUrl(config, host) : config.url, credentials: key ? 'the SAS token' : undefined, verifyCertificates: config.tls?.rejectUnauthorized ?? true };
   },
+  describe(config, agentId) {
+    const provisioning = config.provisioning;
+    if (!provisioning) return undefined;
+    const attestation = provisioning.groupKey ? 'enrollment group key' : provisioning.deviceKey ? 'individual enrollment key' : 'X.509 certificate';
+    const registrationId = provisioning.registrationId ?? (attestation === 'X.509 certificate' ? "the certificate's common name" : agentId);
+    return `via DPS ${provisioning.endpoint}, ID scope ${provisioning.idScope}, registration id ${registrationId} (${attestation})`;
+  },
   create(config, ctx, credentials): CloudAdapter<AzureReplyTo, null> {
     // The registry hands the identity its credentials part resolved (a DPS assignment, or the config's)
     // before every connect; built on its own (unit tests) the adapter reads the config's.

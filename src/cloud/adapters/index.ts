@@ -26,6 +26,11 @@ export function cloudLinkWarnings(cloud: { provider: string }): LinkWarning[] {
   return definition ? linkWarnings(definition.linkFacts(cloud)) : [];
 }
 
+/** What check-config says of a validated cloud config beside its provider and URL, if anything. */
+export function cloudDescription(cloud: { provider: string }, agentId: string): string | undefined {
+  return definitions.find((d) => d.provider === cloud.provider)?.describe?.(cloud, agentId);
+}
+
 /** The definition a validated cloud config names. */
 export function adapterDefinition(cloud: { provider: string }): AdapterDefinition {
   const definition = definitions.find((d) => d.provider === cloud.provider);

@@ -228,5 +228,6 @@ function connectFailure(error: Error): RegistrationError {
   const code = (error as { code?: number | string }).code;
   const refusal = typeof code === 'number' ? describeConnackRefusal(code) : undefined;
   if (refusal) return new RegistrationError(`DPS refused the MQTT connection (CONNACK ${code}: ${refusal.text})`, refusal.auth ? 'unauthorized' : 'server', undefined, { cause: error });
-  return new RegistrationError(`cannot reach DPS: ${typeof code === 'string' ? `${code} ` : ''}${error.message}`, 'unreachable', undefined, { cause: error });
+  const named = typeof code === 'string' && !error.message.includes(code) ? `${code} ` : '';
+  return new RegistrationError(`cannot reach DPS: ${named}${error.message}`, 'unreachable', undefined, { cause: error });
 }
