@@ -2,6 +2,7 @@
 // example), the registration SAS token, the `cloud.provisioning` config rules, and the credentials
 // part's stored assignment (which key it was made for, set aside when the hub refuses it).
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,8 +12,10 @@ import { parseConfigText } from '../../src/agent-config/load.ts';
 import { summarizeConfig } from '../../src/cli/summary.ts';
 import type { AdapterContext } from '../../src/cloud/adapter.ts';
 import { createAdapter } from '../../src/cloud/adapters/index.ts';
+import type { MqttClient } from 'mqtt';
 import { ASSIGNMENT_FILE } from '../../src/cloud/adapters/azure/assignment.ts';
 import { azureCredentials } from '../../src/cloud/adapters/azure/credentials.ts';
+import { registerWithDps } from '../../src/cloud/adapters/azure/dps-client.ts';
 import type { AzureConfig } from '../../src/cloud/adapters/azure.ts';
 import { attestationFingerprint, attestationOf } from '../../src/cloud/adapters/azure/provisioning.ts';
 import { deriveDeviceKey, parseSasToken, registrationSasToken } from '../../src/cloud/adapters/azure/sas-token.ts';
@@ -174,5 +177,66 @@ describe('Azure credentials part (DPS assignment)', () => {
     const config = azureConfig({ groupKey: GROUP_KEY });
     const ctx = credentialsContext({ ...context(mkdtempSync(join(root, 'c-'))), agentId: 'gateway #7' });
     await assert.rejects(azureCredentials.register(config, ctx), /the agent id "gateway #7" is not a valid DPS registration id .*set cloud\.provisioning\.registrationId/);
+  });
+});
+
+/** A DPS that answers each request as the script says, over a fake MQTT client: for answers the emulator never gives. */
+class ScriptedDps extends EventEmitter {
+  readonly asked: string[] = [];
+  readonly script: (topic: string, index: number) => { status: number; query?: string; body: unknown };
+  constructor(script: (topic: string, index: number) => { status: number; query?: string; body: unknown }) {
+    super();
+    this.script = script;
+    queueMicrotask(() => this.emit('connect'));
+  }
+  subscribeAsync(): Promise<unknown> {
+    return Promise.resolve([]);
+  }
+  publishAsync(topic: string): Promise<void> {
+    const answer = this.script(topic, this.asked.push(topic) - 1);
+    const rid = /\$rid=([^&]+)/.exec(topic)![1]!;
+    queueMicrotask(() => this.emit('message', `$dps/registrations/res/${answer.status}/?$rid=${rid}${answer.query ?? ''}`, Buffer.from(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body))));
+    return Promise.resolve();
+  }
+  end(): this {
+    return this;
+  }
+}
+
+describe('DPS answers the emulator never gives', () => {
+  const request = { url: 'mqtts://dps.example:8883', idScope: '0ne00000A1', registrationId: 'gw-1', password: 'SharedAccessSignature x', tls: { rejectUnauthorized: true }, clientVersion: 'edge-agent/test', connectTimeoutMs: 1000 };
+  const run = (script: ConstructorParameters<typeof ScriptedDps>[0]) => {
+    const waits: number[] = [];
+    const dps = new ScriptedDps(script);
+    const result = registerWithDps(request, { connect: () => dps as unknown as MqttClient, sleep: (ms) => Promise.resolve(waits.push(ms)) });
+    return { result, waits, dps };
+  };
+  const assigning = { status: 202, query: '&retry-after=0', body: { operationId: 'op-1', status: 'assigning' } };
+
+  it('refuses an assignment whose device id would change a topic', async () => {
+    const { result, waits } = run((_topic, i) => (i === 0 ? assigning : { status: 200, body: { operationId: 'op-1', status: 'assigned', registrationState: { assignedHub: 'hub.azure-devices.net', deviceId: 'gw/#' } } }));
+    await assert.rejects(result, (error: RegistrationError) => error.refusal === 'server' && /without a valid assignedHub and deviceId/.test(error.message));
+    assert.deepEqual(waits, [1000], 'a retry-after of 0 is waited as 1 s, not a busy loop');
+  });
+
+  it('maps a failed operation by its error code, bounds what it echoes, and clamps a huge retry-after', async () => {
+    const failed = run(() => ({ status: 200, body: { operationId: 'op-1', status: 'failed', registrationState: { errorCode: 404201, errorMessage: `no such enrollment ${'x'.repeat(5000)}\nsecond line` } } }));
+    await assert.rejects(failed.result, (error: RegistrationError) => error.refusal === 'unknown' && error.message.length < 300 && !error.message.includes('\n'));
+
+    const slow = run((_topic, i) => (i === 0 ? { ...assigning, query: '&retry-after=999999' } : { status: 200, body: { operationId: 'op-1', status: 'assigned', registrationState: { assignedHub: 'hub.azure-devices.net', deviceId: 'gw-1', substatus: 'initialAssignment' } } }));
+    assert.deepEqual(await slow.result, { assignedHub: 'hub.azure-devices.net', deviceId: 'gw-1', substatus: 'initialAssignment' });
+    assert.deepEqual(slow.waits, [60 * 60_000]);
+  });
+
+  it('gives up on an operation that never finishes, and on answers that are not DPS JSON', async () => {
+    const endless = run(() => assigning);
+    await assert.rejects(endless.result, (error: RegistrationError) => error.refusal === 'server' && /still assigning after 60 status queries/.test(error.message));
+    assert.equal(endless.dps.asked.length, 61);
+
+    const garbage = run(() => ({ status: 200, body: 'not json {' }));
+    await assert.rejects(garbage.result, (error: RegistrationError) => error.refusal === 'server' && /status "undefined"/.test(error.message));
+
+    const throttled = run(() => ({ status: 429, query: '&retry-after=7', body: { errorCode: 429001, message: 'Too many requests' } }));
+    await assert.rejects(throttled.result, (error: RegistrationError) => error.refusal === 'throttled' && error.retryAfterMs === 7000);
   });
 });

@@ -3,6 +3,7 @@
 // DPS again. It holds no secret: the key is the config's (or derived from it); the fingerprint says
 // which key or certificate the assignment was made for, and a different one means registering again.
 import type { DeviceStore } from '../../credentials/device-store.ts';
+import { DEVICE_ID, HUB_HOST } from './dps-client.ts';
 
 /** In the device store. */
 export const ASSIGNMENT_FILE = 'azure-dps-assignment.json';
@@ -24,7 +25,7 @@ export function readAssignment(store: DeviceStore, expected: { idScope: string; 
   const value = (setAside ? store.readSetAside(ASSIGNMENT_FILE) : store.read(ASSIGNMENT_FILE)) as Partial<StoredAssignment> | undefined;
   if (!value || typeof value !== 'object') return undefined;
   const { idScope, registrationId, attestation, assignedHub, deviceId, assignedAt } = value;
-  if (typeof assignedHub !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(assignedHub) || typeof deviceId !== 'string' || deviceId === '' || typeof assignedAt !== 'number') return undefined;
+  if (typeof assignedHub !== 'string' || !HUB_HOST.test(assignedHub) || typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId) || typeof assignedAt !== 'number') return undefined;
   // DPS compares ID scopes and registration ids without regard to case.
   if (idScope?.toLowerCase() !== expected.idScope.toLowerCase() || registrationId?.toLowerCase() !== expected.registrationId.toLowerCase() || attestation !== expected.attestation) return undefined;
   return { idScope, registrationId, attestation, assignedHub, deviceId, assignedAt, ...(typeof value.substatus === 'string' ? { substatus: value.substatus } : {}) };

@@ -37,6 +37,10 @@ const MAX_POLLS = 60;
 const MAX_ANSWER_BYTES = 64 * 1024;
 const MAX_ECHOED_CHARS = 200;
 
+/** A hub's host name, and an IoT Hub device id: up to 128 of A-Z a-z 0-9 - . % _ * ? ! ( ) , : = @ $ ' (learn.microsoft.com, "Understand the identity registry"); never / + # that would change a topic. */
+export const HUB_HOST = /^[A-Za-z0-9.-]{1,253}$/;
+export const DEVICE_ID = /^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$/;
+
 export interface DpsRegistrationRequest {
   /** mqtts://host[:port] or wss://host[:port]/$iothub/websocket */
   url: string;
@@ -102,7 +106,7 @@ function judge(answer: Answer): Judgement {
   switch (operationStatus) {
     case 'assigned': {
       const { assignedHub, deviceId } = state;
-      if (typeof assignedHub !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(assignedHub) || typeof deviceId !== 'string' || deviceId === '' || deviceId.length > 128) {
+      if (typeof assignedHub !== 'string' || !HUB_HOST.test(assignedHub) || typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) {
         throw new RegistrationError('DPS said "assigned" without a valid assignedHub and deviceId', 'server', status);
       }
       return { done: true, assignment: { assignedHub, deviceId, ...(typeof state.substatus === 'string' ? { substatus: state.substatus.slice(0, 64) } : {}), ...(state.payload !== undefined ? { payload: state.payload } : {}) } };
