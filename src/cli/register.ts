@@ -1,7 +1,7 @@
 // `edge-agent register`: only the registration step of a cloud whose devices register themselves
 // (its adapter definition has a credentials part: Xyte, Alibaba "one secret per product", Azure
-// through DPS), so an
-// installer can register a gateway on the bench and see its device id before it goes in the cabinet.
+// through DPS), so an installer can register a gateway on the bench and see its device id before it
+// goes in the cabinet.
 import type { Writable } from 'node:stream';
 import { mkdirSync } from 'node:fs';
 import { loadConfigFile } from '../agent-config/load.ts';
