@@ -23,6 +23,7 @@ export async function runRegister(configPath: string, out: Writable): Promise<vo
     const providers = destinationsOf(config).map((d) => `"${d.provider}"`).join(', ');
     throw new AgentError(`register applies to clouds whose devices register themselves (provider ${registeringProviders.map((p) => `"${p}"`).join(' or ')}); ${configPath} has provider ${providers}, which needs no registration step`, ExitCode.usage);
   }
+  let registered = 0;
   for (const destination of registering) {
     const dataDir = destinationDataDir(config, destination.id);
     const ctx = { agentId: config.agent.id, agentVersion: AGENT_VERSION, dataDir, log: createLogger({ level: 'silent' }), now: () => Date.now(), clockSynchronized: () => clockSynchronized() };
@@ -39,9 +40,15 @@ export async function runRegister(configPath: string, out: Writable): Promise<vo
       }
       throw error;
     }
-    if (!outcome.needed) throw new AgentError(`provider "${destination.provider}" needs no registration step`, ExitCode.usage);
+    // This config names the device itself (an Azure connection string): nothing to register here.
+    if (!outcome.needed) continue;
+    registered++;
     const where = outcome.source === 'config' ? 'given in the config' : outcome.source === 'stored' ? `already registered (credentials in ${dataDir})` : `registered now (credentials saved in ${dataDir}, mode 0600)`;
     const details = (outcome.details ?? []).map(([label, value]) => `${label}: ${value}\n`).join('');
     out.write(`${config.clouds ? `${destination.id}\n` : ''}device id: ${outcome.deviceId}\n${where}\nMQTT hub: ${outcome.endpoint}\n${details}`);
+  }
+  if (registered === 0) {
+    const providers = registering.map((d) => `"${d.provider}"`).join(', ');
+    throw new AgentError(`provider ${providers} needs no registration step with this config: it names the device's credentials itself`, ExitCode.usage);
   }
 }

@@ -166,6 +166,11 @@ describe('Azure DPS zero-touch provisioning', { timeout: 180_000 }, () => {
     assert.equal(disabled.status, 78, disabled.stderr);
     assert.match(disabled.stderr, /registration id "off-1": DPS says the enrollment is disabled.*enable it \(Azure portal: DPS > Manage enrollments\)/);
 
+    // A connection string names the device: nothing to register, as before DPS (exit 64).
+    const direct = await cli(['register'], { agent: { id: 'gw-k' }, cloud: { provider: 'azure', connectionString: `HostName=${HUB_HOST};DeviceId=gw-k;SharedAccessKey=${SOLO_KEY}` } });
+    assert.equal(direct.status, 64, direct.stderr);
+    assert.match(direct.stderr, /provider "azure" needs no registration step with this config/);
+
     const individual = await cli(['register'], fleetConfig('solo-1', { groupKey: undefined, deviceKey: SOLO_KEY }));
     assert.equal(individual.status, 0, individual.stderr);
     assert.match(individual.stdout, /device id: solo-1/);

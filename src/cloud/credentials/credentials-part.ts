@@ -46,6 +46,11 @@ export interface CredentialsPart<Config, Credentials> {
   /** What `edge-agent register` prints: the device id, the MQTT endpoint, and any further lines ("assigned hub", value). */
   describe(config: Config, credentials: Credentials): { deviceId: string; endpoint: string; details?: [string, string][] };
   /**
+   * False when this config gives the credentials and never registers (Azure with a connection string):
+   * `edge-agent register` then says the provider needs no registration step (exit 64). Default true.
+   */
+  registers?(config: Config): boolean;
+  /**
    * Where registration goes, for `edge-agent doctor` to check its reach (DNS, TCP, TLS) as it checks
    * the broker's; undefined when this config does not register (credentials given in the config).
    */

@@ -79,7 +79,7 @@ export type RegisterOutcome = { needed: false } | { needed: true; deviceId: stri
  * RegistrationError (with the part's sentence as message) when the cloud refuses or cannot be reached.
  */
 export async function registerWith<Config, Credentials>(part: CredentialsPart<Config, Credentials> | undefined, config: Config, adapterContext: AdapterContext): Promise<RegisterOutcome> {
-  if (!part) return { needed: false };
+  if (!part || part.registers?.(config) === false) return { needed: false };
   const ctx = credentialsContext(adapterContext);
   const found = await part.resolve(config, ctx);
   let outcome: { credentials: Credentials; source: 'config' | 'stored' | 'registered' };

@@ -129,6 +129,7 @@ export const azureCredentials: CredentialsPart<AzureConfig, AzureIdentity> = {
     endpoint: hubUrl(config, credentials.host),
     details: config.provisioning ? [['assigned hub', credentials.host], ['DPS', `${config.provisioning.endpoint} (ID scope ${config.provisioning.idScope})`]] : [],
   }),
+  registers: (config) => config.provisioning !== undefined,
   registrationEndpoint(config) {
     const url = dpsUrl(config);
     if (!url || !config.provisioning) return undefined;
