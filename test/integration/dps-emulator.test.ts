@@ -266,6 +266,7 @@ describe('the DPS emulator', { timeout: 120_000 }, () => {
         assert.equal(tooSoon.status, 429);
         assert.equal(tooSoon.retryAfter, 1);
         assert.ok(raw.violations.some((v) => v.rule === 'retry-after' && v.clientId === 'raw-encoded'));
+        // The wait is the scenario: a device that waits out the 1 s retry-after is answered, not throttled.
         await sleep(1050);
         const assigning = await device.poll(accepted.body.operationId!);
         assert.equal(assigning.status, 202);

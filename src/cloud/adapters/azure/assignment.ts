@@ -3,7 +3,7 @@
 // DPS again. It holds no secret: the key is the config's (or derived from it); the fingerprint says
 // which key or certificate the assignment was made for, and a different one means registering again.
 import type { DeviceStore } from '../../credentials/device-store.ts';
-import { DEVICE_ID, HUB_HOST } from './dps-client.ts';
+import { DEVICE_ID, HUB_HOST } from './identity.ts';
 
 /** In the device store. */
 export const ASSIGNMENT_FILE = 'azure-dps-assignment.json';

@@ -21,6 +21,7 @@ import { parseBoundedJson } from '../../bounded-json.ts';
 import { describeConnackRefusal } from '../../connack.ts';
 import { RegistrationError, type RegistrationRefusal } from '../../credentials/registration-error.ts';
 import { brokerAddress, toMqttOptions } from '../../mqtt-options.ts';
+import { DEVICE_ID, HUB_HOST } from './identity.ts';
 
 export const DPS_API_VERSION = '2019-03-31';
 const RESPONSES = '$dps/registrations/res/#';
@@ -36,10 +37,6 @@ const MAX_POLLS = 60;
 /** DPS answers are a few hundred bytes; anything larger is not DPS. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 const MAX_ECHOED_CHARS = 200;
-
-/** A hub's host name, and an IoT Hub device id: up to 128 of A-Z a-z 0-9 - . % _ * ? ! ( ) , : = @ $ ' (learn.microsoft.com, "Understand the identity registry"); never / + # that would change a topic. */
-export const HUB_HOST = /^[A-Za-z0-9.-]{1,253}$/;
-export const DEVICE_ID = /^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$/;
 
 export interface DpsRegistrationRequest {
   /** mqtts://host[:port] or wss://host[:port]/$iothub/websocket */

@@ -4,6 +4,10 @@
 import type { AzureConfig } from '../azure.ts';
 import { parseConnectionString } from './sas-token.ts';
 
+/** A hub's host name, and an IoT Hub device id: up to 128 of A-Z a-z 0-9 - . % _ * ? ! ( ) , : = @ $ ' (learn.microsoft.com, "Understand the identity registry"); never / + # that would change a topic. */
+export const HUB_HOST = /^[A-Za-z0-9.-]{1,253}$/;
+export const DEVICE_ID = /^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$/;
+
 export interface AzureIdentity {
   host: string;
   deviceId: string;
