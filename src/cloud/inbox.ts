@@ -31,6 +31,11 @@ export interface InboxOptions {
   replies: { send(messages: OutgoingMessage[]): void };
   /** Applies a config change from the cloud; resolves with the outcome (the agent reloads after). */
   applyConfigChange: ApplyConfigChange;
+  /**
+   * Why this cloud's config pushes are refused, when they are (one of several destinations whose
+   * `commands.allow` does not list `config.set`); undefined: they are applied.
+   */
+  configPushRefusal?: string | undefined;
   log: Logger;
   now?: () => number;
 }
@@ -113,7 +118,13 @@ export class Inbox {
           break;
         }
         case 'config': {
-          const outcome = await this.#o.applyConfigChange(action.patch, `${adapter.provider} (version ${action.version})`);
+          const refusal = this.#o.configPushRefusal;
+          if (refusal !== undefined) {
+            // Azure sends its twin's desired config after every connect: one line a minute is enough.
+            const suppressed = this.#floodLog.admit('config-push-refused', this.#now());
+            if (suppressed >= 0) this.#log.warn({ event: 'config-push-refused', topic, version: action.version, suppressed }, `refused a config push (version ${action.version}): ${refusal}`);
+          }
+          const outcome = refusal === undefined ? await this.#o.applyConfigChange(action.patch, `${adapter.provider} (version ${action.version})`) : { applied: false, message: refusal };
           replies.send(adapter.encodeConfigResult?.({ version: action.version, replyTo: action.replyTo }, outcome) ?? []);
           break;
         }

@@ -6,6 +6,38 @@ export interface HealthVerdict {
   reasons: string[];
 }
 
+/** One destination as /health shows it (several clouds): enough to tell which one needs a look. */
+export interface DestinationHealth {
+  link: string;
+  since: string;
+  pending: number;
+  oldestAgeSeconds: number | null;
+  refusedMessages: number;
+  refusing: string | null;
+  dropped: number;
+}
+
+/** /health's body: the verdict, and with several destinations each one's state by id. */
+export function healthBody(s: StatusSnapshot, verdict: HealthVerdict): Record<string, unknown> {
+  const body: Record<string, unknown> = { status: verdict.healthy ? 'ok' : 'unhealthy', reasons: verdict.reasons };
+  if (s.destinations) {
+    const destinations: Record<string, DestinationHealth> = {};
+    for (const [id, d] of Object.entries(s.destinations)) {
+      destinations[id] = {
+        link: d.state,
+        since: new Date(d.since).toISOString(),
+        pending: d.pending,
+        oldestAgeSeconds: d.oldestTs === null ? null : Math.max(0, Math.round((s.now - d.oldestTs) / 1000)),
+        refusedMessages: d.refusedMessages,
+        refusing: d.refusing,
+        dropped: d.dropped,
+      };
+    }
+    body.destinations = destinations;
+  }
+  return body;
+}
+
 /** What /health answers: healthy unless the link, the outbox or a sensor says otherwise. */
 export function evaluateHealth(s: StatusSnapshot, config: HealthConfig): HealthVerdict {
   const reasons: string[] = [];

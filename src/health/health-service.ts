@@ -6,7 +6,7 @@ import type { Reading } from '../sources/reading.ts';
 import type { StatusSnapshot } from '../status/snapshot.ts';
 import type { HealthConfig } from './config.ts';
 import { sampleGateway, type GatewaySample, type SamplerSources } from './gateway-sampler.ts';
-import { evaluateHealth } from './health-check.ts';
+import { evaluateHealth, healthBody } from './health-check.ts';
 import { buildPageData, type PageData, type ProblemLine } from './page-data.ts';
 import { HISTORY_INTERVAL_MS, PageHistory } from './page-history.ts';
 import { renderPrometheus } from './prometheus.ts';
@@ -159,8 +159,9 @@ export class HealthService {
       }
       if (page.handle(req, res, path, new URLSearchParams(query))) return;
       if (path === '/health') {
-        const verdict = evaluateHealth(this.#o.snapshot(), this.#o.config);
-        const body = JSON.stringify({ status: verdict.healthy ? 'ok' : 'unhealthy', reasons: verdict.reasons });
+        const snapshot = this.#o.snapshot();
+        const verdict = evaluateHealth(snapshot, this.#o.config);
+        const body = JSON.stringify(healthBody(snapshot, verdict));
         res.writeHead(verdict.healthy ? 200 : 503, { 'content-type': 'application/json' }).end(body);
       } else if (path === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(renderPrometheus(this.#o.snapshot(), this.#latest));

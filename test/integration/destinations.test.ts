@@ -89,6 +89,8 @@ describe('several destinations end to end', { timeout: 240_000 }, () => {
     proxyB.reset();
     await agent.waitForLog((l) => l.event === 'disconnected' && l.destination === 'cloud');
     // The plant keeps receiving: a reading taken now arrives within a second, as before the cut.
+    // The 10 s are the window observed (the scenario's duration), not a wait for an event: a plant
+    // that stalled part-way through would show as late or missing readings in it.
     await sleep(10_000);
     const live = received(collectorA).filter((r) => r.sensor === 'load-1' && r.ts > cutAt + 2000);
     assert.ok(live.length > 300, `the plant received ${live.length} live readings in the 8 s after the cut`);
@@ -168,7 +170,8 @@ describe('several destinations end to end', { timeout: 240_000 }, () => {
         { id: 'plant', provider: 'mqtt', url: brokerA.url, commands: { allow: ['ping'] } },
         { id: 'cloud', provider: 'mqtt', url: brokerB.url },
       ],
-      commands: { allow: ['ping', 'status'] },
+      // The cloud may change the config and restart the agent; the plant, with its own list, may not.
+      commands: { allow: ['ping', 'status', 'config.set', 'agent.restart'] },
       agent: { id: 'gw-cmd', logLevel: 'info' },
     });
     agents.push(agent);
@@ -185,6 +188,8 @@ describe('several destinations end to end', { timeout: 240_000 }, () => {
     };
     assert.equal((await ask(brokerA, 'p1', 'ping')).ok, true, 'the plant may ping');
     assert.equal((await ask(brokerA, 'p2', 'status')).status, 403, 'the plant may not ask for status');
+    assert.equal((await ask(brokerA, 'p3', 'config.set')).status, 403, 'the plant may not change the config');
+    assert.equal((await ask(brokerA, 'p4', 'agent.restart')).status, 403, 'the plant may not restart the agent');
     assert.equal((await ask(brokerB, 'c1', 'status')).ok, true, 'the cloud may, by the top-level allow list');
   });
 });

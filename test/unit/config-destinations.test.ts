@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfigText } from '../../src/agent-config/load.ts';
 import { destinationsOf } from '../../src/agent-config/schema.ts';
+import { summarizeConfig } from '../../src/cli/summary.ts';
 import { sensorFilter } from '../../src/destination.ts';
 import { problemsOf } from '../helpers/config-refusal.ts';
 
@@ -37,6 +38,21 @@ describe('config: destinations', () => {
     assert.equal(sameClient.path, 'clouds[1].clientId');
     assert.match(sameClient.message, /connects to the same broker as the same client/);
     assert.match(first({ clouds: [mqtt({ id: 'a', sensors: ['boiler/*'] })] }).message, /pattern with \* and \?/);
+  });
+
+  it('check-config lists each destination with its filter and allow list, and the single cloud as before', () => {
+    const two = parseConfigText(
+      JSON.stringify({
+        clouds: [mqtt({ id: 'scada', url: 'mqtt://10.0.0.5:1883', username: 'scada', password: 'pw-in-clear', sensors: ['boiler-*'], commands: { allow: [] } }), mqtt({ id: 'hub', url: 'mqtts://broker.example:8883' })],
+      }),
+    ).config;
+    const text = summarizeConfig(two);
+    assert.match(text, /^clouds {5}2: every reading goes to each that wants it, at least once, each at its own pace$/m);
+    assert.match(text, /^ {2}- scada {2}mqtt {2}mqtt:\/\/10\.0\.0\.5:1883 {2}sensors boiler-\* {2}commands allowed: none$/m);
+    assert.match(text, /^ {2}- hub {2}mqtt {2}mqtts:\/\/broker\.example:8883$/m);
+    assert.match(text, /^WARNING {4}scada: /m, 'a warning names its destination');
+    assert.doesNotMatch(text, /pw-in-clear/, 'no password printed');
+    assert.match(summarizeConfig(parseConfigText(JSON.stringify({ cloud: mqtt() })).config), /^cloud {6}mqtt {2}mqtt:\/\/127\.0\.0\.1:1883$/m);
   });
 
   it('sensor patterns: * any characters, ? one, nothing else special', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { healthConfigSchema } from '../../src/health/config.ts';
 import { sampleGateway, type SamplerSources } from '../../src/health/gateway-sampler.ts';
-import { evaluateHealth } from '../../src/health/health-check.ts';
+import { evaluateHealth, healthBody } from '../../src/health/health-check.ts';
 import { renderPrometheus } from '../../src/health/prometheus.ts';
 import type { StatusSnapshot } from '../../src/status/snapshot.ts';
 
@@ -77,6 +77,44 @@ describe('health verdict', () => {
     assert.match(verdict.reasons.join('\n'), /link disconnected for 600 s \(last error: ECONNREFUSED\)/);
     assert.match(verdict.reasons.join('\n'), /outbox 95% full/);
     assert.match(verdict.reasons.join('\n'), /sensor room silent for 3600 s/);
+  });
+});
+
+/** Two destinations: 'cloud' up and current, 'plant' refused for 10 minutes with readings waiting for it. */
+function twoDestinations(): StatusSnapshot {
+  const s = snapshot();
+  return snapshot({
+    destinations: {
+      cloud: { ...s.link, pending: 0, oldestTs: null, dropped: 0 },
+      plant: { ...s.link, endpoint: 'mqtt://plant', state: 'disconnected', since: s.now - 600_000, lastError: 'not authorized', refusedMessages: 4, refusing: 'publishes refused: not authorized', pending: 1200, oldestTs: s.now - 599_500, dropped: 7 },
+    },
+  });
+}
+
+describe('several destinations', () => {
+  it('/health names the destination that is down and shows each one by id', () => {
+    const s = twoDestinations();
+    const verdict = evaluateHealth(s, config);
+    assert.equal(verdict.healthy, false);
+    assert.match(verdict.reasons.join('\n'), /^destination plant: cloud link disconnected for 600 s \(last error: not authorized\)$/m);
+    assert.doesNotMatch(verdict.reasons.join('\n'), /destination cloud/);
+    const body = JSON.parse(JSON.stringify(healthBody(s, verdict))) as { status: string; destinations: Record<string, Record<string, unknown>> };
+    assert.equal(body.status, 'unhealthy');
+    assert.deepEqual(Object.keys(body.destinations), ['cloud', 'plant']);
+    assert.deepEqual(body.destinations.plant, { link: 'disconnected', since: new Date(s.now - 600_000).toISOString(), pending: 1200, oldestAgeSeconds: 600, refusedMessages: 4, refusing: 'publishes refused: not authorized', dropped: 7 });
+    assert.equal(body.destinations.cloud!.oldestAgeSeconds, null);
+  });
+  it('a single cloud keeps /health as it was: status and reasons only', () => {
+    const s = snapshot();
+    assert.deepEqual(healthBody(s, evaluateHealth(s, config)), { status: 'ok', reasons: [] });
+  });
+  it('/metrics labels every destination with its id', () => {
+    const text = renderPrometheus(twoDestinations(), undefined, { rss: 1, heapUsed: 1 });
+    assert.match(text, /^edge_agent_link_up\{destination="cloud"\} 1$/m);
+    assert.match(text, /^edge_agent_link_up\{destination="plant"\} 0$/m);
+    assert.match(text, /^edge_agent_destination_pending\{destination="plant"\} 1200$/m);
+    assert.match(text, /^edge_agent_destination_oldest_age_seconds\{destination="plant"\} 599\.5$/m);
+    assert.match(text, /^edge_agent_destination_dropped_readings_total\{destination="plant"\} 7$/m);
   });
 });
 
