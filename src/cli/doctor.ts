@@ -97,7 +97,8 @@ async function cloudChecks(loaded: LoadedConfig, cloud: CloudConfig, running: Li
     options = await adapter.connectOptions();
   } catch (error) {
     // Not registered yet is where every gateway starts: the agent registers on its first start.
-    if (error instanceof CredentialsUnavailableError) return [...results, warn('cloud', (error as Error).message, 'nothing to do before the first start; to register now: edge-agent register')];
+    // What the config exposes is known already, and check-config says it: so does doctor (issue #16).
+    if (error instanceof CredentialsUnavailableError) return [...results, warn('cloud', (error as Error).message, 'nothing to do before the first start; to register now: edge-agent register'), ...withLinkWarnings(undefined, cloudLinkWarnings(cloud))];
     return [...results, fail('cloud', `cannot prepare the connection: ${(error as Error).message}`, 'check the cloud section of the config'), ...withLinkWarnings(undefined, cloudLinkWarnings(cloud))];
   }
   const endpoint = endpointOf(options.url);

@@ -43,7 +43,7 @@ export const commandsConfigSchema = z
       .default(['ping', 'status', 'config.get', 'sensor.read'])
       .meta({ description: 'Commands the cloud may run; everything else is refused. Default: the read-only ones. Scripts are allowed as "script.<name>".' }),
     timeout: duration({ min: '100ms', max: '1h' }).prefault('30s').meta({ description: 'Longest a command may run before it is answered with a timeout.' }),
-    maxConcurrent: z.int().min(1).max(64).default(4).meta({ description: 'Commands running at once; more are answered "busy" (429).' }),
+    maxConcurrent: z.int().min(1).max(64).default(4).meta({ description: 'Commands running at once. As many more as commands.rate.burst wait for a slot (at most commands.timeout); beyond that they are answered "busy" (429).' }),
     rate: z
       .strictObject({
         perSecond: z.number().positive().max(10_000).default(10).meta({ description: 'Commands accepted per second, on average.' }),

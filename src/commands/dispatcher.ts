@@ -20,6 +20,11 @@ export interface DispatcherOptions {
   allow: readonly string[];
   timeoutMs: number;
   maxConcurrent?: number;
+  /**
+   * Commands that may wait for one of the maxConcurrent slots (default: the rate's burst). A
+   * persistent session hands over everything queued during a blip in one read; past this, 429.
+   */
+  maxWaiting?: number;
   /** Commands admitted per second (with a burst); as many again are answered 429, the rest dropped. */
   rate?: CommandRate;
   /** A command whose sentAt is longer ago than this is refused with 410; undefined: no limit. */
@@ -47,6 +52,9 @@ export class Dispatcher implements CommandDispatcher {
   readonly #allow: Set<string>;
   readonly #timeoutMs: number;
   readonly #maxConcurrent: number;
+  readonly #maxWaiting: number;
+  /** Commands admitted and waiting for a slot, oldest first. */
+  readonly #waiting: (() => void)[] = [];
   readonly #maxAgeMs: number | undefined;
   readonly #now: () => number;
   readonly #clockSynchronized: () => boolean;
@@ -65,6 +73,7 @@ export class Dispatcher implements CommandDispatcher {
     this.#destination = options.destination ?? 'cloud';
     this.#timeoutMs = options.timeoutMs;
     this.#maxConcurrent = options.maxConcurrent ?? 4;
+    this.#maxWaiting = options.maxWaiting ?? (options.rate ?? DEFAULT_COMMAND_RATE).burst;
     this.#maxAgeMs = options.maxAgeMs;
     this.#now = options.now ?? Date.now;
     const now = this.#now;
@@ -106,6 +115,9 @@ export class Dispatcher implements CommandDispatcher {
     if (stale) return this.#refuse(audit, 410, stale);
     const checked = this.#check(command, name);
     if ('status' in checked) return this.#refuse(audit, checked.status, checked.message);
+    if (this.#stats.running >= this.#maxConcurrent && this.#waiting.length >= this.#maxWaiting) {
+      return this.#refuse(audit, 429, `busy: ${this.#stats.running} commands are running and ${this.#waiting.length} waiting; try again shortly`);
+    }
     // Only a command that starts is remembered: a refusal costs nothing to give again, and a flood
     // of refused commands then leaves the cache alone.
     const result = this.#run(command, checked.handler, checked.params, audit);
@@ -156,7 +168,6 @@ export class Dispatcher implements CommandDispatcher {
     const handler = this.#handlers.get(command.name);
     if (!handler) return { status: 404, message: `unknown command "${name}"; allowed here: ${this.#allowedNames()}` };
     if (!this.#allow.has(command.name)) return { status: 403, message: `command "${name}" is not allowed on this gateway (add it to commands.allow in the config)` };
-    if (this.#stats.running >= this.#maxConcurrent) return { status: 429, message: `busy: ${this.#stats.running} commands are running; try again shortly` };
     const params = command.params ?? {};
     const violation = paramBoundsViolation(params, { maxKeyChars: COMMAND_LIMITS.paramKeyChars, maxDepth: MAX_PARAM_DEPTH });
     if (violation) return { status: 400, message: `invalid params for "${name}": ${violation}` };
@@ -177,6 +188,12 @@ export class Dispatcher implements CommandDispatcher {
   }
 
   async #run(command: Command, handler: CommandHandler, params: unknown, audit: Record<string, unknown> & { name: string }): Promise<CommandResult> {
+    if (this.#stats.running >= this.#maxConcurrent && !(await this.#slot())) {
+      this.#stats.refused++;
+      const message = `busy: ${this.#maxConcurrent} commands kept running for ${this.#timeoutMs} ms; try again shortly`;
+      this.#log.warn({ ...audit, outcome: 'refused', status: 429, reason: message }, `command refused: ${message}`);
+      return { ok: false, status: 429, message };
+    }
     this.#stats.running++;
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -207,7 +224,25 @@ export class Dispatcher implements CommandDispatcher {
     } finally {
       clearTimeout(timer);
       this.#stats.running--;
+      // The slot goes to the oldest waiting command, before anything that arrives later.
+      this.#waiting.shift()?.();
     }
+  }
+
+  /** Waits for a running command to finish: true with a slot, false when none came within the command timeout. */
+  #slot(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const take = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        const index = this.#waiting.indexOf(take);
+        if (index >= 0) this.#waiting.splice(index, 1);
+        resolve(false);
+      }, this.#timeoutMs);
+      this.#waiting.push(take);
+    });
   }
 
   #refuse(audit: Record<string, unknown>, status: number, message: string): Promise<CommandResult> {

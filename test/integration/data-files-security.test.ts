@@ -2,7 +2,7 @@
 // data dir others can look into, no writing through links planted where a file belongs, and temp
 // files for the atomic writes created exclusively. The real agent, real SQLite, real files.
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { storeCredentials } from '../../src/cloud/adapters/xyte/registration.ts';
@@ -73,6 +73,28 @@ describe('links planted in the data dir are refused', () => {
     assert.match(agent.stderr.join(''), /refusing to open the outbox: .*outbox\.db is a symbolic link \(to .*elsewhere\.db\).*rm /);
     assert.equal(readFileSync(target, 'utf8'), 'not yours');
   });
+
+  // The journal is opened by src/outbox/journal.ts, not SQLite: it refuses a non-file with its own
+  // message (refuseNonFile), and opens with O_NOFOLLOW besides. A dangling link must not create its target either.
+  for (const dangling of [false, true]) {
+    it(`the agent refuses a symlinked outbox.journal${dangling ? ' to a file that does not exist' : ''} with exit 73, and writes nothing through it`, async (t) => {
+      const dir = tempDataDir(t);
+      const dataDir = join(dir, 'data');
+      mkdirSync(dataDir);
+      const target = join(dir, 'elsewhere.journal');
+      if (!dangling) writeFileSync(target, 'not yours');
+      const link = join(dataDir, 'outbox.journal');
+      symlinkSync(target, link);
+      const agent = startAgent({ agent: { dataDir }, cloud: { provider: 'mqtt', url: 'mqtt://127.0.0.1:1' }, sensors: [{ id: 'room', type: 'simulated', interval: '20ms' }] });
+      t.after(() => agent.cleanup());
+      assert.equal(await agent.exited, 73);
+      assert.ok(agent.stderr.join('').includes(`refusing to open the outbox journal: ${link} is not a regular file (a symbolic link); remove it`), agent.stderr.join(''));
+      if (dangling) assert.equal(existsSync(target), false, 'the link target was created');
+      else assert.equal(readFileSync(target, 'utf8'), 'not yours');
+      assert.equal(readlinkSync(link), target, 'the link itself is left for the operator to remove');
+      assert.ok(!agent.logs.some((l) => l.event === 'started'), 'the agent did not start');
+    });
+  }
 
   for (const suffix of ['-wal', '-shm']) {
     it(`a symlinked outbox.db${suffix} is refused before SQLite opens anything`, (t) => {

@@ -1,7 +1,8 @@
 // Starting on a full disk (issue #16): the real agent on a 1 MB tmpfs filled to the last byte, with
 // a fresh data dir and with an existing outbox. It must keep running, answer status and /health,
 // say loudly (once, not per reading) that the outbox is unavailable, count what it could not store,
-// and, once the test deletes the filler, open the outbox and deliver, without anyone restarting it.
+// answer commands from the cloud, and, once the test deletes the filler, open the outbox and deliver,
+// without anyone restarting it.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
@@ -76,8 +77,20 @@ describe('starting on a full disk', { skip, timeout: 120_000 }, () => {
     if (typeof mounted !== 'string') unmount(mounted);
   });
 
+  /**
+   * Sends `ping` as the cloud does (the generic format, as commands.test.ts sends it) and waits for
+   * its reply: the agent must stay manageable from the cloud while it cannot store anything.
+   */
+  async function pingAnswered(agent: AgentProcess, replies: Collector, id: string): Promise<void> {
+    await agent.waitForLog((l) => l.event === 'subscribed');
+    await replies.client.publishAsync('edge-agent/test-agent/commands', JSON.stringify({ id, name: 'ping', params: {} }), { qos: 1 });
+    const answer = await replies.waitForMessage((_topic, payload) => (JSON.parse(payload.toString()) as { id?: unknown }).id === id);
+    const reply = JSON.parse(answer.payload.toString()) as { ok: boolean; status: number; data?: { pong?: boolean }; error?: string };
+    assert.deepEqual([reply.ok, reply.status, reply.data?.pong], [true, 200, true], `the ping while the outbox is unavailable: ${JSON.stringify(reply)}`);
+  }
+
   /** Starts the agent on the full disk and checks everything that must hold while the outbox is unavailable. */
-  async function whileUnavailable(agent: AgentProcess, base: string): Promise<void> {
+  async function whileUnavailable(agent: AgentProcess, base: string, replies: Collector): Promise<void> {
     const loud = await agent.waitForLog((l) => l.event === 'outbox-unavailable');
     assert.equal(loud.level, 'error');
     assert.ok(loud.msg.includes(agent.dataDir), 'names the data dir');
@@ -106,6 +119,10 @@ describe('starting on a full disk', { skip, timeout: 120_000 }, () => {
     assert.equal(metric(metrics, 'edge_agent_outbox_available'), 0);
     assert.ok(metric(metrics, 'edge_agent_outbox_unstored_readings_total') > 0);
     assert.ok(metric(metrics, 'edge_agent_outbox_held_readings') > 0);
+
+    await pingAnswered(agent, replies, 'ping-while-unavailable');
+    assert.ok(!agent.logs.some((l) => l.event === 'outbox-opened'), 'the ping was answered while the outbox was still unavailable');
+    assert.ok((await status(agent)).json.outbox.unavailable, 'and the outbox is unavailable still');
   }
 
   /** Space returns: the outbox opens by itself, and readings produced after that arrive at the broker. */
@@ -137,21 +154,23 @@ describe('starting on a full disk', { skip, timeout: 120_000 }, () => {
     );
   }
 
-  it('with a fresh data dir: keeps running, says so, holds and counts readings, recovers when space returns', async () => {
+  it('with a fresh data dir: keeps running, says so, answers a ping, holds and counts readings, recovers when space returns', async () => {
     assert.ok(typeof mounted !== 'string');
     const dataDir = join(mounted.mnt, 'fresh');
     const filler = fill(mounted.mnt);
     const port = await freePort();
     const collector = await collect(broker.url, 'edge-agent/+/telemetry/room');
+    const replies = await collect(broker.url, 'edge-agent/test-agent/replies');
     const dir = mkdtempSync(join(tmpdir(), 'edge-agent-test-'));
     const agent = agentOn(dataDir, dir, port);
     try {
-      await whileUnavailable(agent, `http://127.0.0.1:${port}`);
+      await whileUnavailable(agent, `http://127.0.0.1:${port}`, replies);
       await afterSpaceReturns(agent, filler, collector, `http://127.0.0.1:${port}`);
       // Held readings were stored too: nothing from the start is missing.
       assert.ok(collector.seqs.has(1));
     } finally {
       await collector.close();
+      await replies.close();
       await agent.cleanup();
     }
   });
@@ -170,12 +189,14 @@ describe('starting on a full disk', { skip, timeout: 120_000 }, () => {
 
     const filler = fill(mounted.mnt);
     const collector = await collect(broker.url, 'edge-agent/+/telemetry/room');
+    const replies = await collect(broker.url, 'edge-agent/test-agent/replies');
     const agent = agentOn(dataDir, dir, port);
     try {
-      await whileUnavailable(agent, `http://127.0.0.1:${port}`);
+      await whileUnavailable(agent, `http://127.0.0.1:${port}`, replies);
       await afterSpaceReturns(agent, filler, collector, `http://127.0.0.1:${port}`);
     } finally {
       await collector.close();
+      await replies.close();
       await agent.cleanup();
     }
   });

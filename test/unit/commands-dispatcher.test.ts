@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
+import { validateConfigObject } from '../../src/agent-config/load.ts';
+import { builtinHandlers } from '../../src/commands/builtins/index.ts';
+import type { UpdateRequests } from '../../src/commands/builtins/update-commands.ts';
 import type { Command, CommandResult } from '../../src/commands/command.ts';
 import { Dispatcher, type DispatcherOptions } from '../../src/commands/dispatcher.ts';
 import { CommandAccepted, CommandFailure, defineHandler } from '../../src/commands/handler.ts';
+import type { Outbox } from '../../src/outbox/outbox.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 
 const command = (name: string, params: unknown = {}, id = `${Math.random()}`): Command => ({ id, name, params, origin: 'test', replyTo: null });
@@ -50,6 +54,23 @@ describe('dispatcher', () => {
     assert.match(r.message!, /allowed here: echo$/);
     assert.doesNotMatch(r.message!, /slow|fail/);
   });
+  it('lists only allowed names in a 404 with the real built-ins, leaving out scripts configured but not allowed (issue #16)', async () => {
+    const script = { path: '/bin/true' };
+    const config = validateConfigObject(
+      { cloud: { provider: 'mqtt', url: 'mqtt://127.0.0.1:1' }, commands: { allow: ['ping', 'status', 'script.backup'], scripts: { backup: script, wipe: script, 'open-valve': script } } },
+      'the 404 test',
+    );
+    // A 404 runs nothing: none of what the handlers reach is needed to build them or to refuse.
+    const unused = (): never => assert.fail('a 404 reached into the agent');
+    const handlers = builtinHandlers({ snapshot: unused, config, rawConfig: unused, redactConfig: unused, applyConfigChange: unused, sources: () => [], outbox: {} as Outbox, requestRestart: unused, update: {} as UpdateRequests, log: captureLog().log });
+    const names = handlers.map((h) => h.name);
+    for (const name of ['script.wipe', 'script.open-valve', 'agent.restart', 'system.reboot', 'config.set']) assert.ok(names.includes(name), `${name} is a handler (${names.join(', ')})`);
+    const d = new Dispatcher({ handlers, allow: config.commands.allow, timeoutMs: 50, log: captureLog().log });
+    const r = await answered(d.dispatch(command('script.erase')));
+    assert.equal(r.status, 404);
+    assert.match(r.message!, /^unknown command "script\.erase"; allowed here: ping, script\.backup, status$/);
+    assert.doesNotMatch(r.message!, /wipe|open-valve|restart|reboot|config|update|purge|write/);
+  });
   it('refuses commands that are not allowed with 403', async () => {
     const r = await answered(dispatcher(['slow']).d.dispatch(command('echo', { text: 'x' })));
     assert.equal(r.status, 403);
@@ -74,12 +95,32 @@ describe('dispatcher', () => {
     assert.deepEqual(second, first);
     assert.equal(runs(), 1);
   });
-  it('limits concurrent commands with 429', async () => {
-    const { d } = dispatcher();
+  it('limits concurrent commands: a few wait for a slot in order, more are answered 429', async () => {
+    const { d } = dispatcher(undefined, { maxWaiting: 1 });
     const running = [d.dispatch(command('slow')), d.dispatch(command('slow'))];
+    const waiting = d.dispatch(command('echo', { text: 'queued' }));
     const third = await answered(d.dispatch(command('slow')));
     assert.equal(third.status, 429);
+    assert.match(third.message ?? '', /^busy: 2 commands are running and 1 waiting/);
+    // The slow ones end at the 50 ms timeout; the queued echo then runs.
+    assert.deepEqual(await waiting, { ok: true, status: 200, data: { text: 'queued' } });
     await Promise.all(running);
+  });
+  it('a burst of quick commands (what a persistent session hands over after a blip) all run', async () => {
+    const { d, runs } = dispatcher();
+    const results = await Promise.all(Array.from({ length: 32 }, (_, i) => answered(d.dispatch(command('echo', { text: String(i) })))));
+    assert.deepEqual(results.map((r) => r.status), Array(32).fill(200));
+    assert.equal(runs(), 32);
+  });
+  it('a command that finds no slot within the command timeout is answered 429', async () => {
+    const { d } = dispatcher(undefined, { maxWaiting: 4, maxConcurrent: 1 });
+    const slow = d.dispatch(command('slow'));
+    const slowAgain = d.dispatch(command('slow'));
+    const third = d.dispatch(command('slow'));
+    assert.equal((await answered(slow)).status, 408);
+    // slowAgain got the slot at 50 ms and ends at 100; the third waited 50 ms and gave up.
+    assert.equal((await answered(third)).status, 429);
+    assert.equal((await answered(slowAgain)).status, 408);
   });
 });
 

@@ -171,6 +171,39 @@ test('the warnings still show when the checks stop before TLS', async () => {
   assert.doesNotMatch(text, /p4ss-w0rd/);
 });
 
+test('credentials over a plain URL and certificate checks off are WARNs for azure, alibaba, waylay and xyte too, with no secret printed', async () => {
+  const { freePort } = await import('../helpers/free-port.ts');
+  // Nothing listens there: doctor stops at TCP, and must still say what the config exposes.
+  const url = `mqtt://127.0.0.1:${await freePort()}`;
+  const secrets = { azure: 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=', alibaba: '0123456789abcdef0123456789abcdef', waylay: 'w4ylay-dev1ce-pass', xyte: 'xyte-access-key-0001' };
+  const tls = { rejectUnauthorized: false };
+  const clouds = {
+    azure: { provider: 'azure', url, tls, connectionString: `HostName=hub.azure-devices.net;DeviceId=gw1;SharedAccessKey=${secrets.azure}` },
+    alibaba: { provider: 'alibaba', url, tls, productKey: 'a1B2c3D4e5F', deviceName: 'gw-001', deviceSecret: secrets.alibaba, regionId: 'cn-shanghai', transport: 'tcp' },
+    waylay: { provider: 'waylay', url, tls, resourceId: 'pump-7', username: 'dev-user', password: secrets.waylay, domain: 'app.waylay.io' },
+    xyte: { provider: 'xyte', url, tls, id: 'dev-1', accessKey: secrets.xyte, mqttHubUrl: url },
+  };
+  const endpoint = url.replaceAll('.', '\\.').replaceAll('/', '\\/');
+  for (const [provider, cloud] of Object.entries(clouds)) {
+    const { code, text } = await doctor({ cloud });
+    assert.match(text, /^FAIL {2}TCP: cannot connect to 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/m, `${provider}:\n${text}`);
+    assert.match(text, new RegExp(`^WARN {2}TLS: ${endpoint} is not encrypted: the [a-zA-Z ]+ and the data cross the network in clear\\n {6}fix: `, 'm'), `${provider}:\n${text}`);
+    assert.match(text, /^WARN {2}TLS: certificate verification is off \(cloud\.tls\.rejectUnauthorized is false\)/m, `${provider}:\n${text}`);
+    for (const secret of Object.values(secrets)) assert.ok(!text.includes(secret), `${provider}: a secret printed`);
+    assert.equal(code, 1, `${provider}:\n${text}`);
+  }
+});
+
+test('a device not registered yet with certificate checks off gets the WARN too, as check-config gives it', async () => {
+  // Nothing is contacted: doctor stops at "not registered yet", where the agent starts on a fresh gateway.
+  const cloud = { provider: 'xyte', tls: { rejectUnauthorized: false }, registration: { url: 'https://127.0.0.1:9/', sn: 'SN-1', hardwareKey: 'hw-key-0001', mac: 'b8:27:eb:12:34:56' } };
+  const { code, text } = await doctor({ cloud });
+  assert.match(text, /^WARN {2}cloud: not registered with Xyte yet/m, text);
+  assert.match(text, /^WARN {2}TLS: certificate verification is off \(cloud\.tls\.rejectUnauthorized is false\): anyone on the network path can pose as the cloud .*, and learn the access key\n {6}fix: remove cloud\.tls\.rejectUnauthorized/m, text);
+  assert.doesNotMatch(text, /hw-key-0001/);
+  assert.equal(code, 0, text);
+});
+
 test('doctor against an IP-address host prints no deprecation warning (DEP0123: SNI with an IP address)', async () => {
   const file = configFile({ cloud: { provider: 'mqtt', url: `mqtts://127.0.0.1:${tlsBroker.port}`, tls: { ca: pki.caPath } } });
   const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, 'doctor', '--config', file]).catch((error: { stdout: string; stderr: string }) => error);
