@@ -8,12 +8,24 @@ import tseslint from 'typescript-eslint';
 // test/unit/lint-boundaries.test.ts.
 const climbTo = (path) => `^(?:\\.\\./)+${path}`;
 const boundary = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+const boundaryAndPaths = (paths, ...patterns) => ({ 'no-restricted-imports': ['error', { patterns, paths }] });
 
 const cliIntoAdapter = {
-  regex: climbTo('cloud/adapters/[^/]+/'),
+  regex: climbTo('cloud/adapters/(?!index\\.[jt]s$)'),
   message:
-    "The CLI must not reach into one adapter's own folder (src/cloud/adapters/<name>/): go through the registry, src/cloud/adapters/index.ts, so adding or changing a cloud stays inside its adapter.",
+    "The CLI must not reach into one adapter (src/cloud/adapters/<name>.ts or its folder): go through the registry, src/cloud/adapters/index.ts, so adding or changing a cloud stays inside its adapter.",
 };
+
+// An adapter translates; the session owns the cloud link, and a credentials part registers through
+// the transports and timers its CredentialsContext hands it (ctx.https, ctx.mqttConnect, ctx.timers,
+// ctx.store). Type imports (mqtt's types) are fine; isIP is a pure function.
+const noTransport =
+  "An adapter holds no sockets, no timers and no files of its own: the session does the cloud link's I/O, and a credentials part registers through its CredentialsContext (ctx.https, ctx.mqttConnect, ctx.timers) and keeps device state in ctx.store, so tests drive it without a network, a disk or a wall clock.";
+const adapterTransports = [
+  { name: 'mqtt', allowTypeImports: true, message: noTransport },
+  ...['net', 'node:net'].map((name) => ({ name, allowImportNames: ['isIP', 'isIPv4', 'isIPv6'], message: noTransport })),
+  ...['tls', 'http', 'https', 'http2', 'dgram', 'timers', 'timers/promises', 'fs', 'fs/promises', 'child_process'].flatMap((name) => [name, `node:${name}`]).map((name) => ({ name, message: noTransport })),
+];
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'tmp/', 'data/'] },
@@ -41,7 +53,8 @@ export default tseslint.config(
   },
   {
     files: ['src/cloud/adapters/**/*.ts'],
-    rules: boundary(
+    rules: boundaryAndPaths(
+      adapterTransports,
       {
         regex: climbTo('outbox(?:/|$)'),
         message:
@@ -58,6 +71,7 @@ export default tseslint.config(
       },
     ),
   },
+
   {
     files: ['src/sources/**/*.ts'],
     rules: boundary({
@@ -83,9 +97,9 @@ export default tseslint.config(
   {
     files: ['src/config/**/*.ts'],
     rules: boundary({
-      regex: climbTo('(?:(?:sources|outbox|cloud|commands|health|cli|agent-config)(?:/|$)|(?:agent|pipeline)\\.[jt]s$)'),
+      regex: climbTo('(?:(?:sources|outbox|cloud|commands|health|cli|agent-config|update|status|service)(?:/|$)|(?:agent|pipeline|destination)\\.[jt]s$)'),
       message:
-        'src/config/ is the floor (primitives, locating, writing, secrets) that every module builds its config slice on: it must not import src/sources/, outbox/, cloud/, commands/, health/, cli/, agent-config/, agent.ts or pipeline.ts. The root schema and the loader that know every module live in src/agent-config/.',
+        'src/config/ is the floor (primitives, locating, writing, secrets) that every module builds its config slice on: it must not import src/sources/, outbox/, cloud/, commands/, health/, cli/, agent-config/, update/, status/, service/, agent.ts, pipeline.ts or destination.ts. The root schema and the loader that know every module live in src/agent-config/.',
     }),
   },
   {

@@ -53,6 +53,16 @@ export function sensorFilter(patterns: readonly string[] | undefined): ((sensorI
   return (sensorId) => regexes.some((r) => r.test(sensorId));
 }
 
+/**
+ * A config push changes the agent as `config.set` does. With several destinations it is applied only
+ * from one whose allow list names `config.set`, so a plant's broker or a second tenant cannot rewrite
+ * the gateway. A single `cloud` applies its pushes as it always has (configs in the field rely on it).
+ */
+export function configPushRefusal(config: Pick<AgentConfig, 'clouds'>, id: string, allow: readonly string[]): string | undefined {
+  if (!config.clouds || allow.includes('config.set')) return undefined;
+  return `destination '${id}' may not change the config: add "config.set" to its commands.allow`;
+}
+
 export class Destination {
   readonly id: string;
   readonly provider: string;
@@ -102,6 +112,8 @@ export class Destination {
       order: config.outbox.order,
       now,
     });
+    // What this destination may run: its own list, or the agent's.
+    const allow = cloud.commands?.allow ?? config.commands.allow;
     this.dispatcher = new Dispatcher({
       handlers: builtinHandlers({
         snapshot: ctx.snapshot,
@@ -116,8 +128,7 @@ export class Destination {
         log,
       }),
       destination: cloud.id,
-      // What this destination may run: its own list, or the agent's.
-      allow: cloud.commands?.allow ?? config.commands.allow,
+      allow,
       timeoutMs: config.commands.timeout,
       maxConcurrent: config.commands.maxConcurrent,
       rate: config.commands.rate,
@@ -134,6 +145,7 @@ export class Destination {
       // Replies wait in the outbox for this destination only: answered where the command came from.
       replies: this.#replies,
       applyConfigChange: ctx.applyConfigChange,
+      configPushRefusal: configPushRefusal(config, cloud.id, allow),
       log,
       now,
     });
@@ -166,7 +178,8 @@ export class Destination {
    * destination's reply format, sent now or kept in the outbox's reserved lane until the link is up.
    */
   reportLate(command: Pick<Command, 'id' | 'name' | 'origin' | 'replyTo'>, result: CommandResult): void {
-    this.#replies.send(this.adapter.encodeReply(command as Command, { ...result, late: true }));
+    // The params were answered long ago; the adapter needs only the address.
+    this.#replies.send(this.adapter.encodeReply({ ...command, params: undefined }, { ...result, late: true }));
     // Clouds that keep device state hear the new outcome now, not at the next connect.
     if (this.session.connected) this.#facts.publishNow();
   }

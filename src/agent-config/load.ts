@@ -1,7 +1,7 @@
 // Reads agent.config.json (comments allowed), validates it and reports every problem at once,
 // each with its JSON path, line and column, what was expected and what was found. Validation is
-// pure; the secrets the config names ({"file"}, {"env"}) are read in one step after it
-// (src/config/resolve-secrets.ts). Linear in the size of the file and the number of problems:
+// pure; the secrets the config names ({"file"}, {"env"}) are read, and the TLS files it names are
+// checked, in one step after it (src/config/resolve-secrets.ts, file-checks.ts). Linear in the size of the file and the number of problems:
 // check-config, config.set and cloud pushes all run this on the event loop, where a slow check
 // would starve the watchdog.
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { formatPath, Locator, type JsonPath } from '../config/locate.ts';
 import { resolveSecrets } from '../config/resolve-secrets.ts';
 import { knownKeysAt } from '../config/shape.ts';
 import { ConfigError, MAX_LISTED_PROBLEMS, type ConfigProblem } from '../errors.ts';
+import { configFileProblems } from './file-checks.ts';
 import { configSchema, type AgentConfig } from './schema.ts';
 
 /** Values under these keys are never echoed back in an error: they are secrets. */
@@ -47,10 +48,11 @@ export function loadConfigFile(file: string): LoadedConfig {
   return { ...parseConfigText(text, file), file };
 }
 
-/** Validates a config's text and reads its secrets: what the agent runs with. */
+/** Validates a config's text, reads its secrets and checks the files it names: what the agent runs with. */
 export function parseConfigText(text: string, file = 'agent.config.json'): { config: AgentConfig; raw: unknown } {
   const checked = checkConfigText(text, file);
   const { config, problems } = resolveSecrets(checked.config);
+  problems.push(...configFileProblems(config));
   if (problems.length > 0) {
     const located = problems.map(({ path, message }) => ({ path: formatPath(path), ...checked.locator.path(checked.tree, path), message }));
     throw new ConfigError(file, sortByPosition(located));

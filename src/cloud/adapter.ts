@@ -5,9 +5,10 @@
 import type { z } from 'zod';
 import type { Command, CommandResult } from '../commands/command.ts';
 import type { Logger } from '../log.ts';
-import type { CredentialsPart, HeldCredentials } from './credentials/credentials-part.ts';
+import type { CredentialsPart, HeldCredentials, MqttConnect } from './credentials/credentials-part.ts';
 import type { DeviceStore } from './credentials/device-store.ts';
 import type { HttpsPost } from './https-post.ts';
+import type { Timers } from '../timers.ts';
 import type { FieldValue } from '../sources/reading.ts';
 import type { LinkFacts } from './link-warnings.ts';
 import type { IncomingMessage, OutgoingMessage } from './message.ts';
@@ -30,6 +31,10 @@ export interface AdapterContext {
   store?: DeviceStore;
   /** The HTTPS client registrations use; the registry gives https-post.ts, tests may point it elsewhere. */
   https?: HttpsPost;
+  /** Opens the MQTT link a registration speaks over (Azure DPS); the registry gives mqtt.connect. */
+  mqttConnect?: MqttConnect;
+  /** What registrations wait with (polls, answer timeouts); the registry gives the system's. */
+  timers?: Timers;
 }
 
 export interface ConnectOptions {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { duration, tlsSchema } from '../config/primitives.ts';
-import { tlsFileProblems } from './tls-files.ts';
 
 /**
  * Fields every cloud provider accepts, spread into each adapter's schema: an endpoint override
@@ -31,13 +30,8 @@ export const cloudCommonFields = {
     .url({ protocol: /^(mqtts?|wss?)$/, error: 'expected a URL such as "mqtts://host:8883" (mqtt, mqtts, ws or wss)' })
     .optional()
     .meta({ description: "Overrides the provider's endpoint, e.g. for a private endpoint or a test broker." }),
-  // The PEM files are checked with the rest of the config: check-config must not say OK to a
-  // certificate path that the first connect then fails to read.
-  tls: tlsSchema
-    .superRefine((tls, ctx) => {
-      for (const problem of tlsFileProblems(tls)) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
-    })
-    .optional(),
+  // The PEM files it names are checked right after validation (src/agent-config/file-checks.ts).
+  tls: tlsSchema.optional(),
   connectTimeout: duration({ min: '1s', max: '5m' }).prefault('30s').meta({ description: 'Give up on a connection attempt after this long.' }),
   reconnectMax: duration({ min: '1s', max: '1h' }).prefault('60s').meta({ description: 'Longest wait between reconnect attempts (exponential backoff with jitter from about 1s).' }),
   inFlight: z.int().min(1).max(1000).default(16).meta({ description: 'Messages published and not yet acknowledged at once.' }),

@@ -1,5 +1,6 @@
-// The PEM files named in a `tls` section: checked when the config is validated (check-config, reload,
-// config pushes), read again when the link connects. Before, check-config said OK to a CA path that
+// The PEM files named in a `tls` section: checked when the config is loaded, in the step after
+// validation that also reads the secrets (check-config, reload, config pushes), read again when the
+// link connects. Before, check-config said OK to a CA path that
 // did not exist or to a DER file, and `run` then failed at the first connect.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';

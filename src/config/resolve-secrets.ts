@@ -1,6 +1,6 @@
 // The one step that reads secrets: after the config validated, every {"file"} and {"env"} secret is
-// read, so parsing itself stays pure (check-config, redaction and cloud pushes validate without
-// touching a file). A secret file is bounded like every other input: a regular file of at most
+// read (and the TLS files the config names are checked, src/agent-config/file-checks.ts), so
+// parsing itself stays pure: redaction validates without touching a file. A secret file is bounded like every other input: a regular file of at most
 // MAX_SECRET_FILE_BYTES, opened without blocking, since {"file": "/dev/zero"} or a fifo would
 // otherwise hang the agent (and its watchdog) while it starts.
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';

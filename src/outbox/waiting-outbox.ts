@@ -14,6 +14,7 @@ import { HeldReadings, heldReadingsLimit } from './held-readings.ts';
 import type { Lease, LeaseOptions, Outbox, OutboxStats } from './outbox.ts';
 import { openOutbox, RESERVED_SENSOR, type OpenOutboxOptions } from './sqlite-outbox.ts';
 import { STORE_FILE } from './store-file.ts';
+import { systemTimers, type TimerHandle, type Timers } from '../timers.ts';
 
 export interface RetryPace {
   firstMs: number;
@@ -77,7 +78,8 @@ class WaitingOutbox implements Outbox {
   #nextAttemptAt: number | null = null;
   #reason = '';
   #freeBytes: number | null = null;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
+  readonly #timers: Timers;
   #closed = false;
 
   constructor(options: OpenOutboxOptions, pace: RetryPace) {
@@ -85,6 +87,7 @@ class WaitingOutbox implements Outbox {
     this.#pace = pace;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.#timers = options.timers ?? systemTimers;
     this.#file = join(options.dataDir, STORE_FILE);
     this.#drops = new DropCounter([], options.log, this.#now);
     this.#heldLimit = heldReadingsLimit(options.config);
@@ -173,7 +176,7 @@ class WaitingOutbox implements Outbox {
     if (this.#opened) return this.#opened.close();
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#timers.clearTimeout(this.#timer);
     const lost = this.#held.size + this.#heldReserved.length;
     if (lost > 0) this.#log.error({ event: 'outbox-unsaved-at-close', count: lost, dataDir: this.#options.dataDir }, `closing with ${lost} entries held in memory that could never be stored (the outbox ${this.#file} could not be opened: ${this.#reason}); they are lost`);
   }
@@ -222,9 +225,8 @@ class WaitingOutbox implements Outbox {
     const delay = this.#delay;
     this.#delay = Math.min(this.#delay * 2, this.#pace.maxMs);
     this.#nextAttemptAt = this.#now() + delay;
-    this.#timer = setTimeout(() => this.#attempt(), delay);
     // Must never keep the process alive by itself; close() says what is lost.
-    this.#timer.unref();
+    this.#timer = this.#timers.setTimeout(() => this.#attempt(), delay, { unref: true });
   }
 
   /** The file opened: hand over everything held, then act as the SQLite outbox. */

@@ -34,10 +34,6 @@ export const updateConfigSchema = z
         ca: z
           .string()
           .regex(/^\//, 'expected an absolute path to a PEM file')
-          .superRefine((path, ctx) => {
-            const problem = pemCertificateProblem(path);
-            if (problem) ctx.addIssue({ code: 'custom', message: problem });
-          })
           .optional().meta({ description: 'CA bundle that signs the download server\'s certificate (PEM path). Default: the system store.' }),
         rejectUnauthorized: z.boolean().default(true).meta({ description: 'Verify the download server\'s certificate. The signature still protects the binary, but only set false on a test bench.' }),
       })
@@ -47,8 +43,11 @@ export const updateConfigSchema = z
 
 export type UpdateConfig = z.output<typeof updateConfigSchema>;
 
-/** Read now, not at the first download months later: a CA path with a typo must fail check-config. */
-function pemCertificateProblem(path: string): string | undefined {
+/**
+ * Read when the config is loaded (src/agent-config/file-checks.ts), not at the first download months
+ * later: a CA path with a typo must fail check-config.
+ */
+export function pemCertificateProblem(path: string): string | undefined {
   let text: string;
   try {
     if (!statSync(path).isFile() || statSync(path).size > MAX_CA_BYTES) return `expected a PEM file of at most 1 MB at ${path}, found something else`;

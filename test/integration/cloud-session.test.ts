@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { CloudAdapter, ConnectOptions } from '../../src/cloud/adapter.ts';
 import { CloudSession } from '../../src/cloud/session.ts';
 import { captureLog } from '../helpers/capture-log.ts';
@@ -66,16 +65,21 @@ describe('cloud session', () => {
     const proxy: FaultProxy = await startFaultProxy(open.port);
     const { log, events } = captureLog();
     const session = new CloudSession({ adapter: adapterFor(proxy.url, { keepaliveSeconds: 1 }), log, connectTimeoutMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 500 });
-    const connected = () => new Promise<void>((resolve) => session.once('connected', resolve));
+    let connects = 0;
+    session.on('connected', () => connects++);
     try {
       session.start();
-      await connected();
+      await waitUntil(() => connects >= 1, 15_000, 'the first connect');
+      // Waits for a condition with a deadline: once the event has come, no timer is left running.
+      let disconnected: string | undefined;
+      session.once('disconnected', (reason: string) => (disconnected = reason));
       proxy.setMode({ kind: 'blackhole' });
-      const disconnected = await Promise.race([new Promise<string>((r) => session.once('disconnected', r)), sleep(10_000).then(() => 'timeout')]);
+      await waitUntil(() => disconnected !== undefined, 10_000, 'the disconnect: a dead link must be noticed by keepalive');
       assert.equal(disconnected, 'closed', 'a dead link must be noticed by keepalive');
       await assert.rejects(session.publish({ topic: 't', payload: 'x' }), /link is down/);
+      const connectsBefore = connects;
       proxy.setMode({ kind: 'pass' });
-      await Promise.race([connected(), sleep(10_000).then(() => assert.fail('did not reconnect after the link healed'))]);
+      await waitUntil(() => connects > connectsBefore, 10_000, 'the reconnect after the link healed');
       await session.publish({ topic: 't', payload: 'after-heal' });
       assert.ok(events('connected').length >= 2);
     } finally {

@@ -77,6 +77,7 @@ describe('kill -9 while readings flow', { timeout: 180_000 }, () => {
       if (round % 2 === 0) {
         // The link dies: readings pile up in the outbox (its journal) unacknowledged.
         proxy.setMode({ kind: 'blackhole' });
+        // The outage's length is the scenario (seconds of readings only in the journal), not a wait for an event.
         await sleep(OUTAGE_MS);
       }
       killedAt.set(sensorId, Date.now());

@@ -7,8 +7,11 @@ import { writeFileSync } from 'node:fs';
 import { parseConfigText } from '../../src/agent-config/load.ts';
 import type { AdapterContext, CloudAdapter } from '../../src/cloud/adapter.ts';
 import { storedSecretPath } from '../../src/cloud/adapters/alibaba/dynamic-registration.ts';
+import { ASSIGNMENT_FILE } from '../../src/cloud/adapters/azure/assignment.ts';
+import { attestationFingerprint, attestationOf } from '../../src/cloud/adapters/azure/provisioning.ts';
 import { adapterDefinitions, createAdapter } from '../../src/cloud/adapters/index.ts';
 import { storeCredentials } from '../../src/cloud/adapters/xyte/registration.ts';
+import { deviceStore } from '../../src/cloud/credentials/device-store.ts';
 import type { OutgoingMessage } from '../../src/cloud/message.ts';
 import { checkWaylayPayload } from '../emulators/waylay/payload-rules.ts';
 import { batchPostProblem } from '../emulators/alibaba/alibaba-emulator.ts';
@@ -62,7 +65,9 @@ const CORRELATION = Buffer.from([0, 1, 2, 0xff]);
   });
 }
 
-// Waylay: no reply topic; results go back as events carrying "commandId" (clouds.md, Waylay).
+// Waylay: a resource has an events channel and a commands channel, and no reply topic
+// (https://docs.waylay.io/api/broker-and-storage/, "Events and commands"): results go back as events,
+// which the adapter marks with the command's "commandId".
 {
   const commands = 'app.waylay.io/resources/pump-7/commands';
   const events = 'app.waylay.io/resources/pump-7/events';
@@ -81,10 +86,23 @@ const CORRELATION = Buffer.from([0, 1, 2, 0xff]);
 // Azure IoT Hub: direct methods answered on $iothub/methods/res/{status}/?$rid={rid}; cloud-to-device messages have no reply channel.
 {
   const KEY = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=';
+  const GROUP_KEY = Buffer.from('edge-agent contract: group key!!').toString('base64');
+  // DPS is reached over MQTT (dps-client.ts), not HTTPS; a closed port refuses it at once all the same.
+  const dps = { provider: 'azure', provisioning: { idScope: '0ne00C0A7C', groupKey: GROUP_KEY, endpoint: '127.0.0.1:9' } };
   const ridOf = (topic: string) => /\?\$rid=(.*)$/.exec(topic)?.[1] ?? '';
   adapterContract('azure', {
     create: factory({ provider: 'azure', connectionString: `HostName=myhub.azure-devices.net;DeviceId=device1;SharedAccessKey=${KEY}` }),
-    secrets: [KEY],
+    selfRegistering: {
+      create: factory(dps),
+      // What credentials.ts keeps after DPS assigned this gateway (registration id = agent id): the hub, the device id and the key's fingerprint.
+      seedRegistered(dataDir) {
+        const { config } = parseConfigText(JSON.stringify({ agent: { id: 'gw-1' }, cloud: dps }));
+        if (config.cloud.provider !== 'azure' || !config.cloud.provisioning) throw new Error('expected azure with provisioning');
+        const attestation = attestationFingerprint(attestationOf(config.cloud.provisioning, 'gw-1', undefined));
+        deviceStore(dataDir).write(ASSIGNMENT_FILE, { idScope: '0ne00C0A7C', registrationId: 'gw-1', attestation, assignedHub: 'hub-b.azure-devices.net', deviceId: 'gw-1', assignedAt: CONTRACT_NOW - 86_400_000 });
+      },
+    },
+    secrets: [KEY, GROUP_KEY],
     channels: [
       {
         label: 'direct method',

@@ -15,7 +15,11 @@ function adapter(cloud: Record<string, unknown> = {}, synced = true) {
 }
 
 describe('alibaba signing', () => {
-  it('reproduces both worked examples of clouds.md', () => {
+  // The signing rule and the hmacsha1 example (clientId 12345, deviceName device, productKey pk,
+  // timestamp 789, secret "secret"): https://help.aliyun.com/document_detail/73742.html (in English:
+  // https://www.alibabacloud.com/help/doc-detail/73742.htm). The hmacsha256 value is the same rule
+  // applied to this file's device: HMAC-SHA256(secret, "clientId…deviceName…productKey…timestamp…").
+  it('signs the documented hmacsha1 example, and this device with hmacsha256 by the same rule', () => {
     assert.equal(signPassword('hmacsha1', 'secret', { clientId: '12345', deviceName: 'device', productKey: 'pk', timestamp: '789' }).toUpperCase(), 'FAFD82A3D602B37FB0FA8B7892F24A477F851A14');
     assert.equal(signPassword('hmacsha256', '0123456789abcdef0123456789abcdef', { clientId: 'a1B2c3D4e5F.gw-001', deviceName: 'gw-001', productKey: 'a1B2c3D4e5F', timestamp: '1700000000000' }), '0725e5b94091ef113da2e60123b8145574fac1c25a5a49da0b284b5678e2d483');
   });

@@ -21,7 +21,9 @@ import { attestationFingerprint, attestationOf } from '../../src/cloud/adapters/
 import { deriveDeviceKey, parseSasToken, registrationSasToken } from '../../src/cloud/adapters/azure/sas-token.ts';
 import { RegistrationError } from '../../src/cloud/credentials/registration-error.ts';
 import { credentialsContext } from '../../src/cloud/credentials/supervised-adapter.ts';
+import type { Timers } from '../../src/timers.ts';
 import { captureLog } from '../helpers/capture-log.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 import { problemsOf } from '../helpers/config-refusal.ts';
 
 const GROUP_KEY = '8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==';
@@ -206,9 +208,25 @@ class ScriptedDps extends EventEmitter {
 describe('DPS answers the emulator never gives', () => {
   const request = { url: 'mqtts://dps.example:8883', idScope: '0ne00000A1', registrationId: 'gw-1', password: 'SharedAccessSignature x', tls: { rejectUnauthorized: true }, clientVersion: 'edge-agent/test', connectTimeoutMs: 1000 };
   const run = (script: ConstructorParameters<typeof ScriptedDps>[0]) => {
+    // Waits between status queries, on a fake clock; the 30 s answer timeout is armed on every request and never due here.
     const waits: number[] = [];
+    const clock = new FakeClock();
+    const timers: Timers = {
+      now: clock.now,
+      setTimeout: (fn, ms) => {
+        if (ms !== 30_000) waits.push(ms);
+        return clock.setTimeout(fn, ms);
+      },
+      clearTimeout: clock.clearTimeout,
+    };
     const dps = new ScriptedDps(script);
-    const result = registerWithDps(request, { connect: () => dps as unknown as MqttClient, sleep: (ms) => Promise.resolve(waits.push(ms)) });
+    const registration = registerWithDps(request, { connect: () => dps as unknown as MqttClient, timers });
+    let settled = false;
+    registration.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    const result = clock.until(() => settled, 2 * 3_600_000, 'the registration', 10_000).then(() => registration);
     return { result, waits, dps };
   };
   const assigning = { status: 202, query: '&retry-after=0', body: { operationId: 'op-1', status: 'assigning' } };

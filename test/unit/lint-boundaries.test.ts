@@ -64,6 +64,23 @@ describe('adapters', () => {
     assert.ok(messages[0]?.includes('An adapter must not import the outbox'));
   });
 
+  it('refuse sockets, timers and files of their own: a credentials part registers through its context', async () => {
+    const why = 'An adapter holds no sockets, no timers and no files of its own';
+    for (const source of [
+      "import mqtt from 'mqtt';\nexport const c = mqtt.connect;\n",
+      "import { connect } from 'node:net';\nexport const c = connect;\n",
+      "import { request } from 'node:https';\nexport const r = request;\n",
+      "import { setTimeout as sleep } from 'node:timers/promises';\nexport const s = sleep;\n",
+      "import { readFileSync } from 'node:fs';\nexport const r = readFileSync;\n",
+    ]) {
+      const messages = await boundaryMessages(inFolder, source);
+      assert.equal(messages.length, 1, `${source}: ${messages.join(' | ')}`);
+      assert.ok(messages[0]?.includes(why), messages[0]);
+    }
+    assert.deepEqual(await boundaryMessages(inFolder, "import type { MqttClient } from 'mqtt';\nexport type C = MqttClient;\n"), [], 'mqtt types');
+    assert.deepEqual(await boundaryMessages(inFolder, "import { isIP } from 'node:net';\nexport const i = isIP;\n"), [], 'isIP');
+  });
+
   it('may use the adapter contract, messages, commands and their own folder', async () => {
     await assertAllowed(adapter, '../adapter.ts');
     await assertAllowed(adapter, '../message.ts');
@@ -121,6 +138,10 @@ describe('config', () => {
     await assertRefused(primitive, '../agent-config/schema.ts', why);
     await assertRefused(primitive, '../agent.ts', why);
     await assertRefused('src/config/some-folder/part.ts', '../../pipeline.ts', why);
+    await assertRefused(primitive, '../update/config.ts', why);
+    await assertRefused(primitive, '../status/snapshot.ts', why);
+    await assertRefused(primitive, '../service/sd-notify.ts', why);
+    await assertRefused(primitive, '../destination.ts', why);
   });
 
   it('may use its own files, the errors and the log', async () => {
@@ -131,12 +152,14 @@ describe('config', () => {
 });
 
 describe('cli', () => {
-  const why = "The CLI must not reach into one adapter's own folder";
+  const why = 'The CLI must not reach into one adapter';
 
   it("refuses an adapter's own folder", async () => {
     await assertRefused('src/cli/some-new-command.ts', '../cloud/adapters/xyte/registration.ts', why);
     await assertRefused('src/cli/some-new-command.ts', '../cloud/adapters/azure/sas-token.ts', why);
     await assertRefused('src/cli/doctor/some-new-check.ts', '../../cloud/adapters/alibaba/sign.ts', why);
+    await assertRefused('src/cli/some-new-command.ts', '../cloud/adapters/xyte.ts', why);
+    await assertRefused('src/cli/doctor/some-new-check.ts', '../../cloud/adapters/mqtt.ts', why);
   });
 
   it('may use the adapter registry', async () => {

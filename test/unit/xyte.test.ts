@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfigText } from '../../src/agent-config/load.ts';
 import { createAdapter } from '../../src/cloud/adapters/index.ts';
-import { registrationRetryDelay } from '../../src/cloud/adapters/xyte.ts';
+import { registrationRetryDelay } from '../../src/cloud/credentials/registration-backoff.ts';
 import { parseCommand, parseConfigPush, telemetryBody } from '../../src/cloud/adapters/xyte/messages.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 

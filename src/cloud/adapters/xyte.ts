@@ -203,4 +203,3 @@ function statusMessage(replyTo: XyteReplyTo, id: string, status: 'in_progress' |
   return { topic: replyTo.topic, payload: commandStatusBody(id, status, message), qos: 1, ...(replyTo.correlationData ? { properties: { correlationData: replyTo.correlationData } } : {}) };
 }
 
-export { registrationRetryDelay } from '../credentials/registration-backoff.ts';

@@ -2,16 +2,27 @@
 // its translator. The adapter stays a pure translator and reads the credentials it was handed; the
 // part gets them (config, device store, HTTPS registration); supervised-adapter.ts runs the part
 // behind the session's two calls (connectOptions, onAuthRejected), with one shared backoff.
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { AdapterContext } from '../adapter.ts';
 import type { HttpsPost } from '../https-post.ts';
+import type { Timers } from '../../timers.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { RegistrationBackoff } from './registration-backoff.ts';
 import type { RegistrationError } from './registration-error.ts';
 
-/** What a credentials part works with: the adapter's context plus the device store and the HTTPS client. */
+/** Opens an MQTT client: mqtt.connect, or a fake in tests. */
+export type MqttConnect = (options: IClientOptions) => MqttClient;
+
+/**
+ * What a credentials part works with: the adapter's context plus the device store and the
+ * transports and timers it registers with. The part owns none of them, so an adapter folder holds
+ * no sockets and no timers, and tests drive a registration without a network or a wall clock.
+ */
 export interface CredentialsContext extends AdapterContext {
   store: DeviceStore;
   https: HttpsPost;
+  mqttConnect: MqttConnect;
+  timers: Timers;
 }
 
 /** Credentials and where they came from: the config's are never replaced or set aside. */
@@ -32,7 +43,7 @@ export interface CredentialsPart<Config, Credentials> {
   readonly kept: string;
   /** Credentials given in the config or kept from an earlier registration; undefined when the device must register. Reads only. */
   resolve(config: Config, ctx: CredentialsContext): Promise<ResolvedCredentials<Credentials> | undefined>;
-  /** Registers over ctx.https, keeps the answer in ctx.store and logs it. Throws RegistrationError when refused or unreachable. */
+  /** Registers over ctx.https or ctx.mqttConnect, keeps the answer in ctx.store and logs it. Throws RegistrationError when refused or unreachable. */
   register(config: Config, ctx: CredentialsContext): Promise<Credentials>;
   /**
    * The broker refused these credentials. Stored ones: set them aside (ctx.store.setAside) so the

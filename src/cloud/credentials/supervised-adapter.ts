@@ -3,6 +3,8 @@
 // throwing CredentialsUnavailableError with retryAfterMs while it cannot), hands them to the pure
 // adapter and asks it for its options; onAuthRejected() tells the part, which sets stored
 // credentials aside so the next connect registers again.
+import mqtt from 'mqtt';
+import { systemTimers } from '../../timers.ts';
 import type { AdapterContext, AdapterDefinition, CloudAdapter } from '../adapter.ts';
 import { CredentialsUnavailableError } from '../errors.ts';
 import { httpsPost } from '../https-post.ts';
@@ -11,9 +13,15 @@ import { deviceStore } from './device-store.ts';
 import { formatDelay, registrationRetryDelay } from './registration-backoff.ts';
 import { RegistrationError } from './registration-error.ts';
 
-/** The context with its device store (read-only when ctx.readOnly) and HTTPS client filled in. */
+/** The context with its device store (read-only when ctx.readOnly), transports and timers filled in. */
 export function credentialsContext(ctx: AdapterContext): CredentialsContext {
-  return { ...ctx, store: ctx.store ?? deviceStore(ctx.dataDir, { readOnly: ctx.readOnly === true }), https: ctx.https ?? httpsPost };
+  return {
+    ...ctx,
+    store: ctx.store ?? deviceStore(ctx.dataDir, { readOnly: ctx.readOnly === true }),
+    https: ctx.https ?? httpsPost,
+    mqttConnect: ctx.mqttConnect ?? ((options) => mqtt.connect(options)),
+    timers: ctx.timers ?? systemTimers,
+  };
 }
 
 /** The adapter a definition creates, with its credentials part (if any) run behind connectOptions and onAuthRejected. */

@@ -1,8 +1,11 @@
-// An Alibaba Cloud IoT Platform instance for tests: aedes over tcp, tls or ws, enforcing what
-// clouds.md says the platform enforces. It parses the clientId, checks securemode against the
-// transport, recomputes the signature with the advertised method, enforces keepalive 30-1200 s,
-// refuses QoS 2, retain and will, confines topics to the device, checks the Alink shape, and can
-// invoke services, property sets and RRPC.
+// An Alibaba Cloud IoT Platform instance for tests: aedes over tcp, tls or ws, enforcing what the
+// platform's docs say it enforces (CONNECT, signing and keepalive:
+// https://www.alibabacloud.com/help/doc-detail/73742.htm; no QoS 2, retain or will:
+// https://www.alibabacloud.com/help/doc-detail/30540.htm; Alink JSON and topics:
+// https://www.alibabacloud.com/help/doc-detail/89301.htm). It parses the clientId, checks securemode
+// against the transport, recomputes the signature with the advertised method, enforces keepalive
+// 30-1200 s, refuses QoS 2, retain and will, confines topics to the device, checks the Alink shape,
+// and can invoke services, property sets and RRPC.
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';

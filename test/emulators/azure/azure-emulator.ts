@@ -1,9 +1,11 @@
-// An IoT Hub for tests: aedes over TLS enforcing what clouds.md says the hub enforces. TLS only,
-// MQTT 3.1.1, clientId = deviceId, the username the hub requires, a SAS token recomputed from the
-// device key with `sr` naming this device and `se` in the future, a disconnect at `se`, only the
-// documented topics, at most 5 subscriptions, QoS 2 closes the link, 256 KB per message. It answers
-// twin GETs, and tests can invoke direct methods and push desired properties. The same hub listens
-// for MQTT over WebSockets too (`wssUrl`): TLS, only the path /$iothub/websocket, and only with the
+// An IoT Hub for tests: aedes over TLS enforcing what the hub's docs say it enforces
+// (https://learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub,
+// https://learn.microsoft.com/azure/iot-hub/iot-hub-dev-guide-sas). TLS only, MQTT 3.1.1,
+// clientId = deviceId, the username the hub requires, a SAS token recomputed from the device key
+// with `sr` naming this device and `se` in the future, a disconnect at `se`, only the documented
+// topics, at most 5 subscriptions, QoS 2 closes the link, 256 KB per message. It answers twin GETs,
+// and tests can invoke direct methods and push desired properties. The same hub listens for MQTT
+// over WebSockets too (`wssUrl`): TLS, only the path /$iothub/websocket, and only with the
 // `mqtt` subprotocol, as the hub requires on port 443. Device identities can be added, replaced and
 // revoked at run time (as DPS does when it assigns a device, or an operator disables one): a revoked
 // device's live connection is closed at once and its later CONNECTs are refused. X.509 devices (over

@@ -1,4 +1,6 @@
-// What a Waylay broker accepts as an event (clouds.md, Waylay): a JSON object
+// What a Waylay broker accepts as an event (the ResourceEvent schema of
+// https://github.com/waylayio/waylay-sdk-data-py/blob/main/openapi/data.openapi.yaml; the 128 KB limit:
+// https://docs.waylay.io/features/data_ingestion/mqtt/mqtt_broker_manager/): a JSON object
 // {"resource": "<id>", "timestamp": <epoch ms or ISO 8601>, "<metric>": value, ...} or an array of them,
 // at most 128 KB. Returns the parsed objects and every rule the payload breaks.
 

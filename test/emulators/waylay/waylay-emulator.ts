@@ -1,5 +1,7 @@
-// A Waylay tenant broker for tests: aedes in-process over TCP or TLS, enforcing what clouds.md
-// says Waylay enforces. Per-device username/password, clientId = the device's (default: its
+// A Waylay tenant broker for tests: aedes in-process over TCP or TLS, enforcing what Waylay's docs
+// say it enforces (https://docs.waylay.io/api/broker-and-storage/ for the resources topics,
+// https://docs.waylay.io/features/data_ingestion/mqtt/mqtt_broker_manager/ for the broker-manager
+// ones). Per-device username/password, clientId = the device's (default: its
 // resource id), an ACL confining each device to publishing its events/data topic and subscribing
 // its commands topic, and event payloads checked by payload-rules.ts. Wrong credentials and
 // clientIds are refused at CONNECT; every broken rule is recorded in `violations` so a test that

@@ -1,7 +1,9 @@
-// A Xyte cloud for tests, enforcing what clouds.md says Xyte enforces. Real parts: an HTTPS
-// registration endpoint (POST /v1/devices), and a real Mosquitto 2.0 speaking MQTT 5 (aedes 1.x
-// cannot) whose password file and ACL hold the registered devices, reloaded with SIGHUP after every
-// registration or deletion. Mosquitto itself refuses wrong keys and topics outside
+// A Xyte cloud for tests, enforcing what Xyte's device reference says it enforces
+// (https://dev.xyte.io/reference/register-device, https://dev.xyte.io/reference/setting-up-mqtt,
+// https://dev.xyte.io/reference/mqtt-events). Real parts: an HTTPS registration endpoint
+// (POST /v1/devices), and a real Mosquitto 2.0 speaking MQTT 5 (aedes 1.x cannot) whose password
+// file and ACL hold the registered devices, reloaded with SIGHUP after every registration or
+// deletion. Mosquitto itself refuses wrong keys and topics outside
 // `v1/device/{id}/`; what it cannot refuse is recorded in `violations`: protocol 5 and
 // clientId = username (from Mosquitto's "New client connected" log lines), ACL denials (its
 // "Denied PUBLISH" lines), and, seen by an observer client subscribed to `v1/device/#`, the user

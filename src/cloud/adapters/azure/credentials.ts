@@ -77,16 +77,19 @@ export const azureCredentials: CredentialsPart<AzureConfig, AzureIdentity> = {
     const tls = config.tls ? readTls(config.tls) : { rejectUnauthorized: true };
     let assignment;
     try {
-      assignment = await registerWithDps({
-        url: dpsUrl(config)!,
-        idScope: provisioning.idScope,
-        registrationId,
-        ...(attestation.kind === 'symmetricKey' ? { password: registrationSasToken(provisioning.idScope, registrationId, attestation.deviceKey, Math.floor(ctx.now() / 1000) + REGISTRATION_TOKEN_SECONDS) } : {}),
-        tls: attestation.kind === 'x509' ? { ...tls, cert: attestation.cert, key: attestation.key } : { ...tls, cert: undefined, key: undefined },
-        ...(provisioning.payload !== undefined ? { payload: provisioning.payload } : {}),
-        clientVersion: `edge-agent/${ctx.agentVersion}`,
-        connectTimeoutMs: config.connectTimeout,
-      });
+      assignment = await registerWithDps(
+        {
+          url: dpsUrl(config)!,
+          idScope: provisioning.idScope,
+          registrationId,
+          ...(attestation.kind === 'symmetricKey' ? { password: registrationSasToken(provisioning.idScope, registrationId, attestation.deviceKey, Math.floor(ctx.now() / 1000) + REGISTRATION_TOKEN_SECONDS) } : {}),
+          tls: attestation.kind === 'x509' ? { ...tls, cert: attestation.cert, key: attestation.key } : { ...tls, cert: undefined, key: undefined },
+          ...(provisioning.payload !== undefined ? { payload: provisioning.payload } : {}),
+          clientVersion: `edge-agent/${ctx.agentVersion}`,
+          connectTimeoutMs: config.connectTimeout,
+        },
+        { connect: ctx.mqttConnect, timers: ctx.timers },
+      );
     } catch (error) {
       if (!(error instanceof RegistrationError)) throw error;
       if (isTransientRefusal(error.refusal)) {

@@ -15,10 +15,10 @@
 // registers again on a fresh connection, so a throttled fleet does not hold hundreds of idle links open.
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { TimerHandle, Timers } from '../../../timers.ts';
 import { parseBoundedJson } from '../../bounded-json.ts';
 import { describeConnackRefusal } from '../../connack.ts';
+import type { MqttConnect } from '../../credentials/credentials-part.ts';
 import { RegistrationError, type RegistrationRefusal } from '../../credentials/registration-error.ts';
 import { brokerAddress, toMqttOptions } from '../../mqtt-options.ts';
 import { DEVICE_ID, HUB_HOST } from './identity.ts';
@@ -61,9 +61,10 @@ export interface DpsAssignment {
   payload?: unknown;
 }
 
+/** The credentials seam's transport and timers (CredentialsContext): this file opens and waits on nothing of its own. */
 export interface DpsDependencies {
-  connect?: (options: mqtt.IClientOptions) => MqttClient;
-  sleep?: (ms: number) => Promise<unknown>;
+  connect: MqttConnect;
+  timers: Timers;
 }
 
 interface Answer {
@@ -73,9 +74,9 @@ interface Answer {
 }
 
 /** Registers once; resolves with the assignment or throws RegistrationError saying why not. */
-export async function registerWithDps(request: DpsRegistrationRequest, deps: DpsDependencies = {}): Promise<DpsAssignment> {
-  const link = await openLink(request, deps.connect ?? ((options) => mqtt.connect(options)));
-  const wait = deps.sleep ?? sleep;
+export async function registerWithDps(request: DpsRegistrationRequest, deps: DpsDependencies): Promise<DpsAssignment> {
+  const link = await openLink(request, deps);
+  const wait = (ms: number) => new Promise<void>((resolve) => deps.timers.setTimeout(resolve, ms));
   try {
     let answer = await link.ask(`$dps/registrations/PUT/iotdps-register/?$rid=${randomUUID()}`, JSON.stringify({ registrationId: request.registrationId, ...(request.payload !== undefined ? { payload: request.payload } : {}) }));
     for (let polls = 0; ; polls++) {
@@ -146,7 +147,7 @@ interface Link {
   close(): void;
 }
 
-async function openLink(request: DpsRegistrationRequest, connect: (options: mqtt.IClientOptions) => MqttClient): Promise<Link> {
+async function openLink(request: DpsRegistrationRequest, { connect, timers }: DpsDependencies): Promise<Link> {
   const host = new URL(request.url).hostname;
   const options = toMqttOptions(
     {
@@ -202,10 +203,10 @@ async function openLink(request: DpsRegistrationRequest, connect: (options: mqtt
     async ask(topic, body) {
       if (broken.failure) throw broken.failure;
       const rid = /\$rid=([^&]+)/.exec(topic)![1]!;
-      let timer: NodeJS.Timeout | undefined;
+      let timer: TimerHandle | undefined;
       const answer = new Promise<Answer>((resolve) => {
         pending.set(rid, resolve);
-        timer = setTimeout(() => fail(new RegistrationError(`DPS did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, 'unreachable')), REQUEST_TIMEOUT_MS);
+        timer = timers.setTimeout(() => fail(new RegistrationError(`DPS did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, 'unreachable')), REQUEST_TIMEOUT_MS);
       });
       try {
         await client.publishAsync(topic, body, { qos: 1 });
@@ -217,7 +218,7 @@ async function openLink(request: DpsRegistrationRequest, connect: (options: mqtt
         if (error instanceof RegistrationError) throw error;
         throw new RegistrationError(`cannot send to DPS: ${(error as Error).message}`, 'unreachable', undefined, { cause: error });
       } finally {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         pending.delete(rid);
       }
     },
