@@ -93,7 +93,9 @@ describe('several destinations end to end', { timeout: 240_000 }, () => {
     // that stalled part-way through would show as late or missing readings in it.
     await sleep(10_000);
     const live = received(collectorA).filter((r) => r.sensor === 'load-1' && r.ts > cutAt + 2000);
-    assert.ok(live.length > 300, `the plant received ${live.length} live readings in the 8 s after the cut`);
+    // 400 at the sensor's pace; a loaded CI machine fires its 20 ms timer late, so the count only shows the plant kept
+    // receiving; the delay below is what shows it was not held back.
+    assert.ok(live.length > 100, `the plant received ${live.length} live readings in the 8 s after the cut`);
     const worst = Math.max(...live.map((r) => r.at - r.ts));
     assert.ok(worst < 1000, `a live reading took ${worst} ms to reach the plant while the other destination was down`);
     // Wait for the sensor's 1,000 to be taken and stored, then kill -9 and start again on the same outbox.

@@ -82,6 +82,26 @@ describe('cloud session on a fake clock', () => {
     await h.session.stop();
   });
 
+  it('is connected within 8 s of the endpoint answering after each of three 40 s outages (the broker gone: link dropped, then nothing answers)', async () => {
+    let reachable = true;
+    const h = harness({ reachable: () => reachable });
+    h.session.start();
+    await h.clock.until(() => h.connectedCount() === 1, 1000, 'the first connect');
+    const delays: number[] = [];
+    for (let outage = 1; outage <= 3; outage++) {
+      await h.clock.advance(60_000);
+      reachable = false;
+      h.transport.answer = { error: { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 10.1.2.3:8883' } };
+      h.transport.last!.drop();
+      await h.clock.advance(40_000);
+      reachable = true;
+      h.transport.answer = { accept: true };
+      delays.push(await h.clock.until(() => h.connectedCount() === outage + 1, 10_000, `the reconnect after outage ${outage}`));
+    }
+    assert.ok(delays.every((d) => d <= 8000), `connected ${delays.join(', ')} ms after the endpoint answered`);
+    await h.session.stop();
+  });
+
   it('reconnects within a second after a stable link drops and the endpoint still answers', async () => {
     const h = harness();
     h.session.start();
