@@ -53,8 +53,19 @@ function fill(mnt: string): string {
 }
 
 async function status(agent: AgentProcess): Promise<{ json: StatusSnapshot; text: string }> {
-  const json = JSON.parse((await run(process.execPath, [CLI, 'status', '--config', agent.configPath, '--json'], { cwd: REPO_ROOT })).stdout) as StatusSnapshot;
-  const text = (await run(process.execPath, [CLI, 'status', '--config', agent.configPath], { cwd: REPO_ROOT })).stdout;
+  // `status` gives the agent 3 s; on a CI machine running other agents at once that was missed once
+  // (exit 69, no answer). The agent must answer, not answer within 3 s of a starved scheduler: ask again.
+  const ask = async (...extra: string[]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await run(process.execPath, [CLI, 'status', '--config', agent.configPath, ...extra], { cwd: REPO_ROOT })).stdout;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 69 || attempt === 3) throw error;
+      }
+    }
+  };
+  const json = JSON.parse(await ask('--json')) as StatusSnapshot;
+  const text = await ask();
   return { json, text };
 }
 
