@@ -188,13 +188,14 @@ export class Dispatcher implements CommandDispatcher {
   }
 
   async #run(command: Command, handler: CommandHandler, params: unknown, audit: Record<string, unknown> & { name: string }): Promise<CommandResult> {
-    if (this.#stats.running >= this.#maxConcurrent && !(await this.#slot())) {
+    if (this.#stats.running < this.#maxConcurrent && this.#waiting.length === 0) this.#stats.running++;
+    else if (!(await this.#slot())) {
       this.#stats.refused++;
       const message = `busy: ${this.#maxConcurrent} commands kept running for ${this.#timeoutMs} ms; try again shortly`;
       this.#log.warn({ ...audit, outcome: 'refused', status: 429, reason: message }, `command refused: ${message}`);
       return { ok: false, status: 429, message };
     }
-    this.#stats.running++;
+    // Here this command holds a slot: its own, or one a finished command handed over (still counted in running).
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const started = this.#now();
@@ -223,9 +224,10 @@ export class Dispatcher implements CommandDispatcher {
       return { ok: false, status, message };
     } finally {
       clearTimeout(timer);
-      this.#stats.running--;
-      // The slot goes to the oldest waiting command, before anything that arrives later.
-      this.#waiting.shift()?.();
+      // The slot goes straight to the oldest waiting command, so one arriving meanwhile cannot take it.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#stats.running--;
     }
   }
 

@@ -120,7 +120,21 @@ describe('dispatcher', () => {
     assert.equal((await answered(slow)).status, 408);
     // slowAgain got the slot at 50 ms and ends at 100; the third waited 50 ms and gave up.
     assert.equal((await answered(third)).status, 429);
+    assert.equal(d.stats().running, 1, 'the slot passed to slowAgain: never two at once with maxConcurrent 1');
     assert.equal((await answered(slowAgain)).status, 408);
+    assert.equal(d.stats().running, 0);
+  });
+  it('a command arriving as a slot frees does not jump ahead of one already waiting', async () => {
+    const { d } = dispatcher(undefined, { maxWaiting: 4, maxConcurrent: 1 });
+    const order: string[] = [];
+    const slow = d.dispatch(command('slow'));
+    const first = d.dispatch(command('echo', { text: 'first' })).then(() => order.push('first'));
+    await slow;
+    // The slow one has ended; the waiting echo holds its slot even before it has run.
+    const second = d.dispatch(command('echo', { text: 'second' })).then(() => order.push('second'));
+    await Promise.all([first, second]);
+    assert.deepEqual(order, ['first', 'second']);
+    assert.equal(d.stats().running, 0);
   });
 });
 
