@@ -92,10 +92,12 @@ describe('several destinations end to end', { timeout: 240_000 }, () => {
     // The 10 s are the window observed (the scenario's duration), not a wait for an event: a plant
     // that stalled part-way through would show as late or missing readings in it.
     await sleep(10_000);
-    const live = received(collectorA).filter((r) => r.sensor === 'load-1' && r.ts > cutAt + 2000);
-    // 400 at the sensor's pace; a loaded CI machine fires its 20 ms timer late, so the count only shows the plant kept
-    // receiving; the delay below is what shows it was not held back.
-    assert.ok(live.length > 100, `the plant received ${live.length} live readings in the 8 s after the cut`);
+    // The readings taken from 2 s to 8 s after the cut: every one of them must have reached the plant by now (checked
+    // below, once all readings are in), each within a second of being taken. Counted against what the sensor took, not
+    // against its nominal pace, which a loaded CI machine does not keep.
+    const inWindow = (r: Received) => r.sensor === 'load-1' && r.ts > cutAt + 2000 && r.ts <= cutAt + 8000;
+    const live = received(collectorA).filter(inWindow);
+    assert.ok(live.length > 0, 'the plant received live readings after the cut');
     const worst = Math.max(...live.map((r) => r.at - r.ts));
     assert.ok(worst < 1000, `a live reading took ${worst} ms to reach the plant while the other destination was down`);
     // Wait for the sensor's 1,000 to be taken and stored, then kill -9 and start again on the same outbox.
@@ -116,6 +118,9 @@ describe('several destinations end to end', { timeout: 240_000 }, () => {
     await sleep(Math.max(0, cutAt + 60_000 - Date.now()));
     proxyB.setMode({ kind: 'pass' });
     await waitUntil(() => ids(received(collectorA), 'load-1').size >= 2000 && ids(received(collectorB), 'load-1').size >= 2000, 60_000, () => `2,000 load readings at each (plant ${ids(received(collectorA), 'load-1').size}, cloud ${ids(received(collectorB), 'load-1').size})`);
+    const takenInWindow = new Set(received(collectorA).filter(inWindow).map((r) => r.id));
+    const liveIds = new Set(live.map((r) => r.id));
+    assert.deepEqual([...takenInWindow].filter((id) => !liveIds.has(id)), [], `every reading taken 2-8 s after the cut reached the plant while the other destination was down (${liveIds.size} of ${takenInWindow.size})`);
     const atA = ids(received(collectorA), 'load-1');
     const atB = ids(received(collectorB), 'load-1');
     assert.deepEqual([...atB].filter((id) => !atA.has(id)), [], 'the cloud got nothing the plant did not');
