@@ -1,9 +1,9 @@
 // Reads agent.config.json (comments allowed), validates it and reports every problem at once,
 // each with its JSON path, line and column, what was expected and what was found. Validation is
 // pure; the secrets the config names ({"file"}, {"env"}) are read, and the TLS files it names are
-// checked, in one step after it (src/config/resolve-secrets.ts, file-checks.ts). Linear in the size of the file and the number of problems:
-// check-config, config.set and cloud pushes all run this on the event loop, where a slow check
-// would starve the watchdog.
+// checked, in one step after it (src/config/resolve-secrets.ts, file-checks.ts). Linear in the size
+// of the file and the number of problems: check-config, config.set and cloud pushes all run this on
+// the event loop, where a slow check would starve the watchdog.
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { getNodeValue, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import type { z } from 'zod';
