@@ -97,7 +97,8 @@ test(`a ${TOTAL.toLocaleString('en-US')}-reading backlog survives ${KILL_AT.leng
       {
         cloud: { provider: 'mqtt', url: broker.url, keepalive: 5, inFlight: IN_FLIGHT, batchSize: BATCH, rateLimit: RATE, reconnectMax: '1s' },
         outbox: { commitInterval: `${COMMIT_INTERVAL_MS}ms` },
-        health: { http: { listen: `127.0.0.1:${healthPort}` } },
+        // No gateway health readings: only the backlog may arrive (a sample on the minute would be a stray).
+        health: { telemetry: false, http: { listen: `127.0.0.1:${healthPort}` } },
         agent: { id: AGENT_ID, logLevel: 'info' },
       },
       { dir },
