@@ -10,13 +10,11 @@
 // revoked at run time (as DPS does when it assigns a device, or an operator disables one): a revoked
 // device's live connection is closed at once and its later CONNECTs are refused. X.509 devices (over
 // mqtts) present a client certificate from the CA in `tls.ca` whose CN is the device id, and no password.
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createServer, TLSSocket, type Server } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { createWebSocketStream, WebSocketServer } from 'ws';
 import { deviceResourceUri, parseSasToken, signSas } from '../../../src/cloud/adapters/azure/sas-token.ts';
 import { emulatorEvents } from '../emulator-events.ts';
+import { listenMqttEndpoints } from './mqtt-endpoints.ts';
 
 /** A device identity: a symmetric key (SAS tokens), or X.509 (a client certificate from the test CA whose CN is the device id). */
 export type AzureDevice = { deviceId: string; /** base64 device key */ key: string } | { deviceId: string; x509: true };
@@ -203,26 +201,13 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
   }
 
   // With a CA the hub asks for client certificates (X.509 devices); SAS devices send none.
-  const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: false } : {}) }, broker.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-
-  const webSockets = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false) });
-  webSockets.on('connection', (socket) => broker.handle(createWebSocketStream(socket)));
-  const wssServer: HttpsServer = createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, (_req, res) => res.writeHead(404).end());
-  wssServer.on('upgrade', (req, socket, head) => {
-    const path = new URL(req.url ?? '/', 'https://hub').pathname;
-    const protocols = String(req.headers['sec-websocket-protocol'] ?? '');
-    const wrong = path !== '/$iothub/websocket' ? `path ${path}, not /$iothub/websocket` : !/(^|,)\s*mqtt\s*(,|$)/.test(protocols) ? `subprotocol "${protocols}", not mqtt` : undefined;
-    if (wrong) {
-      violations.push({ rule: 'websocket', clientId: '(before CONNECT)', detail: wrong });
-      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
-      return;
-    }
-    webSockets.handleUpgrade(req, socket, head, (ws) => webSockets.emit('connection', ws, req));
+  const endpoints = await listenMqttEndpoints({
+    tls: { cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: false } : {}) },
+    wssTls: { cert: options.tls.cert, key: options.tls.key },
+    handle: (stream) => broker.handle(stream),
+    refused: (detail) => violations.push({ rule: 'websocket', clientId: '(before CONNECT)', detail }),
   });
-  await new Promise<void>((resolve) => wssServer.listen(0, '127.0.0.1', resolve));
-  const wssPort = (wssServer.address() as AddressInfo).port;
+  const { port, wssPort } = endpoints;
 
   Object.assign(emulator, {
     url: `mqtts://127.0.0.1:${port}`,
@@ -268,11 +253,7 @@ export async function startAzureEmulator(options: { host: string; devices: Azure
     async stop() {
       for (const timer of expiryTimers) clearTimeout(timer);
       await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of webSockets.clients) socket.terminate();
-      await new Promise<void>((resolve) => webSockets.close(() => resolve()));
-      wssServer.closeAllConnections();
-      await new Promise<void>((resolve) => wssServer.close(() => resolve()));
+      await endpoints.close();
     },
   } satisfies AzureEmulator);
   return emulator;

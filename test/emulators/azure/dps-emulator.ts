@@ -37,13 +37,11 @@
 //   error status; azure-iot-sdk-java#1640). Error bodies: {errorCode, trackingId, message, timestampUtc};
 //   of the six-digit codes only 401002 is one seen from DPS, the others are the HTTP status + 001.
 import { createHmac, randomUUID } from 'node:crypto';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { AzureEmulator, AzureViolation } from './azure-emulator.ts';
 import { emulatorEvents } from '../emulator-events.ts';
+import { listenMqttEndpoints } from './mqtt-endpoints.ts';
 
 export type DpsEnrollment =
   | { kind: 'individual'; registrationId: string; key?: string; x509?: true; deviceId?: string; disabled?: boolean }
@@ -427,32 +425,15 @@ export async function startDpsEmulator(options: DpsEmulatorOptions): Promise<Dps
   }
 
   const tlsOptions = { cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: false } : {}) };
-  const server: Server = createServer(tlsOptions, (socket) => {
-    tlsOf.set(socket, socket);
-    broker.handle(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-
-  const webSockets = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false) });
-  const wssServer: HttpsServer = createHttpsServer(tlsOptions, (_req, res) => res.writeHead(404).end());
-  wssServer.on('upgrade', (req, socket, head) => {
-    const path = new URL(req.url ?? '/', 'https://dps').pathname;
-    const protocols = String(req.headers['sec-websocket-protocol'] ?? '');
-    const wrong = path !== '/$iothub/websocket' ? `path ${path.slice(0, 200)}, not /$iothub/websocket` : !/(^|,)\s*mqtt\s*(,|$)/.test(protocols) ? `subprotocol "${protocols.slice(0, 200)}", not mqtt` : undefined;
-    if (wrong) {
-      violation('websocket', '(before CONNECT)', wrong);
-      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
-      return;
-    }
-    webSockets.handleUpgrade(req, socket, head, (ws) => {
-      const stream = createWebSocketStream(ws);
-      tlsOf.set(stream, req.socket as TLSSocket);
+  const endpoints = await listenMqttEndpoints({
+    tls: tlsOptions,
+    handle: (stream, tlsSocket) => {
+      tlsOf.set(stream, tlsSocket);
       broker.handle(stream);
-    });
+    },
+    refused: (detail) => violation('websocket', '(before CONNECT)', detail),
   });
-  await new Promise<void>((resolve) => wssServer.listen(0, '127.0.0.1', resolve));
-  const wssPort = (wssServer.address() as AddressInfo).port;
+  const { port, wssPort } = endpoints;
 
   Object.assign(emulator, {
     url: `mqtts://127.0.0.1:${port}`,
@@ -475,11 +456,7 @@ export async function startDpsEmulator(options: DpsEmulatorOptions): Promise<Dps
     waitFor: events.waitFor,
     async stop() {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of webSockets.clients) socket.terminate();
-      await new Promise<void>((resolve) => webSockets.close(() => resolve()));
-      wssServer.closeAllConnections();
-      await new Promise<void>((resolve) => wssServer.close(() => resolve()));
+      await endpoints.close();
     },
   } satisfies DpsEmulator);
   return emulator;
