@@ -30,8 +30,13 @@ function redact(value: unknown, key: string, isSecret: (key: string, value: stri
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redact(v, k, isSecret)]));
   }
-  return typeof value === 'string' && isSecret(key, value) ? '[redacted]' : value;
+  if (typeof value !== 'string') return value;
+  if (isSecret(key, value)) return '[redacted]';
+  // A password typed into a URL (mqtt://user:password@host) is not a secret field, but it is a secret.
+  return value.replace(URL_PASSWORD, '$1:[redacted]@');
 }
+
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:\s]*):[^/?#@\s]*@/i;
 
 function inlineSecrets(value: unknown, found = new Set<string>()): Set<string> {
   if (value instanceof Secret) {

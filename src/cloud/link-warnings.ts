@@ -1,4 +1,5 @@
-// What is unsafe about a cloud link: certificates not checked, or credentials sent unencrypted.
+// What is unsafe about a cloud link: certificates not checked, credentials sent unencrypted, or
+// credentials typed into the URL, where they are not used.
 // Both are valid settings (a test bench, a broker on the same LAN), so nothing refuses them; the
 // agent logs them at warn level on every pipeline start, check-config prints them and doctor turns
 // its TLS line to WARN. One judgement for all three, so they always agree.
@@ -16,7 +17,7 @@ export interface LinkFacts {
   encryptHint?: string;
 }
 
-export type LinkWarningEvent = 'tls-verification-off' | 'credentials-in-clear';
+export type LinkWarningEvent = 'tls-verification-off' | 'credentials-in-clear' | 'credentials-in-url-ignored';
 
 export interface LinkWarning {
   event: LinkWarningEvent;
@@ -47,6 +48,16 @@ export function linkWarnings(facts: LinkFacts): LinkWarning[] {
       ...(endpoint ? { endpoint } : {}),
     });
   }
+  // The agent hands mqtt.js host and port only: a user name and password typed into the URL were never
+  // sent, and the broker's "not authorized" would not say why.
+  if (facts.url !== undefined && hasUserInfo(facts.url)) {
+    warnings.push({
+      event: 'credentials-in-url-ignored',
+      message: `the user name and password written into cloud.url (${where}) are not used: the agent connects with the credentials of the cloud section's own settings`,
+      fix: 'remove them from cloud.url; for a generic MQTT broker set cloud.username and cloud.password (a secret: never logged, redacted by config.get, and {"file": …} or {"env": …} keeps it out of the config file)',
+      ...(endpoint ? { endpoint } : {}),
+    });
+  }
   return warnings;
 }
 
@@ -54,6 +65,15 @@ export function linkWarnings(facts: LinkFacts): LinkWarning[] {
 export function logLinkWarnings(log: Logger, warnings: LinkWarning[]): void {
   for (const warning of warnings) {
     log.warn({ event: warning.event, ...(warning.endpoint ? { endpoint: warning.endpoint } : {}), fix: warning.fix }, `${warning.message}; fix: ${warning.fix}`);
+  }
+}
+
+function hasUserInfo(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.username !== '' || parsed.password !== '';
+  } catch {
+    return false;
   }
 }
 

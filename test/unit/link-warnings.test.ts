@@ -56,9 +56,23 @@ describe('linkWarnings', () => {
   });
   it('keeps user:password@ and the query of a URL out of the warning', () => {
     const warnings = linkWarnings({ url: `ws://user:${SECRETS[0]}@b.example:8080/mqtt?token=${SECRETS[4]}`, credentials: 'the password', verifyCertificates: false });
-    assert.equal(warnings.length, 2);
+    assert.deepEqual(
+      warnings.map((w) => w.event),
+      ['tls-verification-off', 'credentials-in-clear', 'credentials-in-url-ignored'],
+    );
     for (const w of warnings) assert.equal(w.endpoint, 'ws://b.example:8080');
     noSecrets(JSON.stringify(warnings));
+  });
+  it('warns that a user name and password typed into the URL are not used, and where they go instead', () => {
+    const [ignored, ...rest] = cloudLinkWarnings(parse({ provider: 'mqtt', url: `mqtts://scada:${SECRETS[0]}@b.example:8883` }).cloud);
+    assert.deepEqual(rest, []);
+    assert.equal(ignored?.event, 'credentials-in-url-ignored');
+    assert.match(ignored.message, /^the user name and password written into cloud\.url \(mqtts:\/\/b\.example:8883\) are not used/);
+    assert.match(ignored.fix, /cloud\.username and cloud\.password/);
+    noSecrets(JSON.stringify(ignored));
+    const [line] = withLinkWarnings(undefined, [ignored]);
+    assert.equal(line?.name, 'cloud', 'doctor shows it on the cloud line, not as a TLS problem');
+    assert.equal(line?.status, 'WARN');
   });
   it('cannot judge the scheme of a URL not known yet, but still warns about verification', () => {
     assert.deepEqual(linkWarnings({ url: undefined, credentials: 'the access key', verifyCertificates: true }), []);

@@ -88,7 +88,7 @@ export function checkTls(endpoint: Endpoint, options: Pick<ConnectOptions, 'tls'
  */
 export function withLinkWarnings(tls: CheckResult | undefined, warnings: LinkWarning[]): CheckResult[] {
   const verificationOff = tls && tls.status !== 'FAIL' ? warnings.find((w) => w.event === 'tls-verification-off') : undefined;
-  const rest = warnings.filter((w) => w !== verificationOff).map((w) => warn('TLS', w.message, w.fix));
+  const rest = warnings.filter((w) => w !== verificationOff).map((w) => warn(w.event === 'credentials-in-url-ignored' ? 'cloud' : 'TLS', w.message, w.fix));
   if (!tls) return rest;
   if (!verificationOff) return [tls, ...rest];
   return [warn('TLS', `${verificationOff.message} (${tls.detail})`, [verificationOff.fix, tls.fix].filter(Boolean).join('; ')), ...rest];
