@@ -5,7 +5,6 @@
 // would fail to read.
 import type { JsonPath } from '../config/locate.ts';
 import { tlsFileProblems } from '../cloud/tls-files.ts';
-import { pemCertificateProblem } from '../update/config.ts';
 import type { AgentConfig } from './schema.ts';
 
 export interface FileProblem {
@@ -21,8 +20,8 @@ export function configFileProblems(config: AgentConfig): FileProblem[] {
     if (!cloud.tls) continue;
     for (const problem of tlsFileProblems(cloud.tls)) problems.push({ path: [...path, 'tls', problem.field], message: problem.message });
   }
+  // The update server's CA is read as a cloud's CA is: bounded, parsed, each certificate checked.
   const updateCa = config.update.tls.ca;
-  const caProblem = updateCa === undefined ? undefined : pemCertificateProblem(updateCa);
-  if (caProblem) problems.push({ path: ['update', 'tls', 'ca'], message: caProblem });
+  if (updateCa !== undefined) for (const problem of tlsFileProblems({ ca: updateCa })) problems.push({ path: ['update', 'tls', problem.field], message: problem.message });
   return problems;
 }

@@ -1,10 +1,6 @@
-import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { duration, size } from '../config/primitives.ts';
 import { parsePublicKey } from './public-keys.ts';
-
-/** A whole system CA bundle is ~200 KB. */
-const MAX_CA_BYTES = 1024 * 1024;
 
 /** Keys at once: enough for a rotation (old and new) across a few signing teams. */
 export const MAX_PUBLIC_KEYS = 8;
@@ -34,6 +30,7 @@ export const updateConfigSchema = z
         ca: z
           .string()
           .regex(/^\//, 'expected an absolute path to a PEM file')
+          // The file itself is checked when the config is loaded (src/agent-config/file-checks.ts), not at the first download months later.
           .optional().meta({ description: 'CA bundle that signs the download server\'s certificate (PEM path). Default: the system store.' }),
         rejectUnauthorized: z.boolean().default(true).meta({ description: 'Verify the download server\'s certificate. The signature still protects the binary, but only set false on a test bench.' }),
       })
@@ -42,18 +39,3 @@ export const updateConfigSchema = z
   .meta({ description: 'Remote updates of the agent itself (command agent.update): signed, resumable, rolled back when the new version does not come up.' });
 
 export type UpdateConfig = z.output<typeof updateConfigSchema>;
-
-/**
- * Read when the config is loaded (src/agent-config/file-checks.ts), not at the first download months
- * later: a CA path with a typo must fail check-config.
- */
-export function pemCertificateProblem(path: string): string | undefined {
-  let text: string;
-  try {
-    if (!statSync(path).isFile() || statSync(path).size > MAX_CA_BYTES) return `expected a PEM file of at most 1 MB at ${path}, found something else`;
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    return `expected a readable PEM file, found ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no file' : String((error as NodeJS.ErrnoException).code ?? error)} at ${path}`;
-  }
-  return text.includes('-----BEGIN CERTIFICATE-----') ? undefined : `expected PEM certificates ("-----BEGIN CERTIFICATE-----") in ${path}, found none`;
-}

@@ -84,6 +84,17 @@ describe('config: cloud.tls files', () => {
     assert.equal(error.problems[0]!.path, 'cloud.tls.key');
     assert.match(error.problems[0]!.message, /^expected the private key of the certificate in cloud\.tls\.cert .*, found a key in .* that does not match it$/);
   });
+
+  it('checks update.tls.ca as a cloud CA is checked: a key file is refused there, with its location', () => {
+    const client = pki.client('gw1');
+    const text = `{\n  "cloud": { "provider": "mqtt", "url": "mqtts://127.0.0.1:8883" },\n  "update": { "tls": { "ca": ${JSON.stringify(client.keyPath)} } }\n}`;
+    const [problem, ...rest] = problemsOf(text).problems;
+    assert.deepEqual(rest, []);
+    assert.equal(problem!.path, 'update.tls.ca');
+    assert.equal(problem!.line, 3);
+    assert.match(problem!.message, /^expected a PEM file of CA certificates .*, found only "PRIVATE KEY" in .*client-gw1\.key$/);
+    assert.equal(parseConfigText(text.replace(JSON.stringify(client.keyPath), JSON.stringify(pki.caPath))).config.update.tls.ca, pki.caPath);
+  });
 });
 
 describe('config: health.http.listen', () => {
