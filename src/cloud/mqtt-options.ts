@@ -1,6 +1,7 @@
 // How a cloud connection is described to mqtt.js, in one place for the session and for `doctor`
 // (which must connect the way the agent does, or its verdict says nothing about the agent).
-import type { IClientOptions } from 'mqtt';
+import { Readable } from 'node:stream';
+import { Store, type IClientOptions, type IStore } from 'mqtt';
 import type { ConnectOptions } from './adapter.ts';
 
 /**
@@ -50,6 +51,7 @@ export function toMqttOptions(options: ConnectOptions, connectTimeoutMs: number,
     // mqtt-packet's number cache is 65,536 two-byte Buffers (~7 MB of heap) to save an allocation per
     // packet id; our messages are batches, so the allocation is nothing and the memory is not.
     writeCache: false,
+    outgoingStore: new AcknowledgementOnlyStore(),
     ...(Object.keys(properties).length > 0 ? { properties } : {}),
     ...(options.tls
       ? {
@@ -81,5 +83,22 @@ export function redactUrl(url: string): string {
     return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
   } catch {
     return '(invalid url)';
+  }
+}
+
+/**
+ * mqtt.js keeps a copy of every QoS 1 publish, payload included, until its PUBACK, to send it again
+ * if the same client reconnects. The session never lets a client reconnect (each connection is a
+ * new client, and what was not acknowledged is sent again from the outbox), so this store keeps only
+ * what a PUBACK is matched against: payloads kept until their PUBACK are what a backlog drain moved
+ * into V8's old generation (forwarder.ts, MAX_QUEUED_BYTES).
+ */
+class AcknowledgementOnlyStore extends Store implements IStore {
+  override put(packet: Parameters<IStore['put']>[0], cb: Parameters<IStore['put']>[1]): this {
+    return super.put({ cmd: packet.cmd, messageId: packet.messageId } as Parameters<IStore['put']>[0], cb);
+  }
+  /** Nothing to send again on connect: the client this store belongs to has not been connected before. */
+  override createStream(): ReturnType<IStore['createStream']> {
+    return Readable.from([]) as unknown as ReturnType<IStore['createStream']>;
   }
 }

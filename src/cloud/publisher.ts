@@ -26,29 +26,42 @@ export class Publisher {
    */
   publish(client: MqttClient, message: OutgoingMessage, everyPublish: Record<string, string> | undefined): Promise<void> {
     const id = this.#nextId++;
-    // What the acknowledgement needs, taken now: the callback must not keep the payload (a drain has
-    // thousands of readings' worth in flight, and mqtt.js keeps its own encoded copy until the PUBACK).
     const topic = message.topic;
     const bytes = payloadBytes(message) + Buffer.byteLength(topic);
-    return new Promise<void>((resolve, reject) => {
-      this.#pending.set(id, (error) => (error ? reject(error) : resolve()));
-      const properties = withConnectionProperties(message.properties, everyPublish);
-      client.publish(topic, message.payload, { qos: message.qos ?? 1, retain: false, ...(properties ? { properties } : {}) }, (error) => {
-        const settle = this.#pending.get(id);
-        if (!settle) return;
-        this.#pending.delete(id);
-        const reasonCode = (error as { code?: unknown } | undefined)?.code;
-        if (error && typeof reasonCode === 'number' && reasonCode >= 0x80) {
-          const refused = new PublishRefusedError(topic, reasonCode);
-          this.#status.refused(refused.message);
-          settle(refused);
-        } else if (error) settle(error);
-        else {
-          this.#status.published(bytes);
-          settle();
-        }
-      });
-    });
+    const properties = withConnectionProperties(message.properties, everyPublish);
+    let settle!: (error?: Error) => void;
+    const acknowledged = new Promise<void>((resolve, reject) => (settle = (error) => (error ? reject(error) : resolve())));
+    this.#pending.set(id, settle);
+    try {
+      client.publish(topic, message.payload, { qos: message.qos ?? 1, retain: false, ...(properties ? { properties } : {}) }, this.#onAcknowledged(id, topic, bytes));
+    } catch (error) {
+      this.#pending.delete(id);
+      settle(error instanceof Error ? error : new Error(String(error)));
+    }
+    return acknowledged;
+  }
+
+  /**
+   * The PUBACK callback, made here and not inside publish(): a closure keeps the scope it was made
+   * in, and this one lives until the PUBACK, so made there it kept the whole message, payload
+   * included, for as long as the message was in flight.
+   */
+  #onAcknowledged(id: number, topic: string, bytes: number): (error?: Error) => void {
+    return (error) => {
+      const settle = this.#pending.get(id);
+      if (!settle) return;
+      this.#pending.delete(id);
+      const reasonCode = (error as { code?: unknown } | undefined)?.code;
+      if (error && typeof reasonCode === 'number' && reasonCode >= 0x80) {
+        const refused = new PublishRefusedError(topic, reasonCode);
+        this.#status.refused(refused.message);
+        settle(refused);
+      } else if (error) settle(error);
+      else {
+        this.#status.published(bytes);
+        settle();
+      }
+    };
   }
 
   /** The connection ended: nothing still waiting will be acknowledged on it. */

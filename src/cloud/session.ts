@@ -115,6 +115,11 @@ export class CloudSession extends EventEmitter<SessionEvents> {
     this.#publisher = new Publisher(this.#status);
   }
 
+  /** Bytes written to the connection that still wait in this process for the kernel (socket backpressure). */
+  get queuedBytes(): number {
+    return this.#client?.stream?.writableLength ?? 0;
+  }
+
   get connected(): boolean {
     return this.#status.state === 'connected' && this.#linkUp();
   }

@@ -8,6 +8,8 @@ export type Answer = { accept: true } | { error: { code: number | string; messag
 
 export class FakeClient extends EventEmitter {
   connected = false;
+  /** What the session reads as the socket's backpressure; a test sets writableLength. */
+  readonly stream = { writableLength: 0 };
   #ended = false;
   readonly options: IClientOptions;
 
@@ -35,13 +37,24 @@ export class FakeClient extends EventEmitter {
     return this;
   }
 
-  /** What was published on this connection, in order (each acknowledged at once). */
+  /** What was published on this connection, in order (each acknowledged at once unless holdAcks). */
   readonly published: { topic: string; payload: Buffer | string }[] = [];
+
+  /** While true, PUBACKs wait for releaseAcks() (a slow uplink). */
+  holdAcks = false;
+  readonly #heldAcks: (() => void)[] = [];
 
   publish(topic: string, payload: Buffer | string, _options: unknown, callback?: (error?: Error) => void): this {
     this.published.push({ topic, payload });
-    if (callback) queueMicrotask(() => callback());
+    if (callback) {
+      if (this.holdAcks) this.#heldAcks.push(() => callback());
+      else queueMicrotask(() => callback());
+    }
     return this;
+  }
+
+  releaseAcks(): void {
+    for (const ack of this.#heldAcks.splice(0)) ack();
   }
 
   subscribeAsync(topics: string[]): Promise<{ topic: string; qos: number }[]> {

@@ -2,35 +2,14 @@
 // goes at once, command replies never wait, and a stored backlog is not held back.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createAdapter } from '../../src/cloud/adapters/index.ts';
-import { Forwarder } from '../../src/cloud/forwarder.ts';
 import { toStoredMessage } from '../../src/cloud/stored-message.ts';
-import { CloudSession } from '../../src/cloud/session.ts';
-import { parseConfigText } from '../../src/agent-config/load.ts';
-import { openOutbox } from '../../src/outbox/sqlite-outbox.ts';
-import { captureLog } from '../helpers/capture-log.ts';
-import { FakeClock } from '../helpers/fake-clock.ts';
-import { FakeTransport } from '../helpers/fake-mqtt.ts';
-import { outboxConfig, silentLog, tempDataDir } from '../helpers/outbox-files.ts';
+import { forwarderHarness } from '../helpers/forwarder-harness.ts';
 
 async function harness(t: { after: (fn: () => unknown) => void }, lingerMs: number) {
-  const clock = new FakeClock();
-  const transport = new FakeTransport();
-  const { log } = captureLog();
-  const dataDir = tempDataDir(t);
-  const { config } = parseConfigText(JSON.stringify({ version: 1, agent: { id: 'gw-1', dataDir }, cloud: { provider: 'mqtt', url: 'mqtt://broker.example.com' }, sensors: [] }), 'test.json');
-  const adapter = createAdapter(config.cloud, { agentId: 'gw-1', agentVersion: '0', dataDir, log, now: clock.now, clockSynchronized: () => true });
-  const session = new CloudSession({ adapter, log, connectTimeoutMs: 30_000, reconnectMaxMs: 60_000, sessionExpiryMs: 600_000, timers: clock, connect: transport.connect, probe: () => Promise.resolve(true) });
-  const outbox = openOutbox({ dataDir, agentId: 'gw-1', config: outboxConfig(), log: silentLog(), timers: clock });
-  const forwarder = new Forwarder({ outbox, session, adapter, log, inFlight: 16, batchSize: 500, lingerMs, order: 'oldest-first', timers: clock });
+  const { clock, transport, session, outbox, forwarder } = forwarderHarness(t, { lingerMs, batchSize: 500 });
   session.start();
   await clock.advance(10);
   forwarder.start();
-  t.after(async () => {
-    forwarder.stop();
-    await session.stop();
-    outbox.close();
-  });
   const readingsSent = () => transport.last!.published.filter((p) => p.topic.includes('/telemetry/')).map((p) => (JSON.parse(p.payload.toString()) as unknown[]).length);
   return { clock, transport, outbox, readingsSent };
 }
