@@ -2,13 +2,12 @@
 // cloud) and the snapshot every status view reads.
 import { copyFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { isDeepStrictEqual } from 'node:util';
 import { loadConfigFile, validateConfigObject, type LoadedConfig } from './agent-config/load.ts';
 import { destinationsOf, type AgentConfig } from './agent-config/schema.ts';
 import { clockSynchronized } from './clock.ts';
 import { cloudLinkWarnings } from './cloud/adapters/index.ts';
 import { logLinkWarnings } from './cloud/link-warnings.ts';
-import { mergeConfig, replaceConfigFile } from './config/write.ts';
+import { mergeConfig, replaceConfigFile, sameConfig } from './config/write.ts';
 import { ensureDataDir } from './data-dir.ts';
 import { ConfigError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -128,7 +127,7 @@ export class Agent {
       const update = (raw as { update?: { publicKeys?: unknown; tls?: unknown } } | null)?.update;
       return { publicKeys: update?.publicKeys, tls: update?.tls };
     };
-    if (!isDeepStrictEqual(trust(merged), trust(this.#loaded.raw))) {
+    if (!sameConfig(trust(merged), trust(this.#loaded.raw))) {
       const message = 'update.publicKeys and update.tls can only be changed in the config file on the gateway, not from the cloud';
       this.#log.warn({ event: 'config-change-refused', origin, reason: message }, `config change from ${origin} refused: ${message}`);
       return Promise.resolve({ applied: false, message });
@@ -141,7 +140,7 @@ export class Agent {
       return Promise.resolve({ applied: false, message });
     }
     // A push that changes nothing (a cloud resending the same settings) must not rewrite the SD card or reload.
-    if (isDeepStrictEqual(merged, this.#loaded.raw)) return Promise.resolve({ applied: true, config: merged });
+    if (sameConfig(merged, this.#loaded.raw)) return Promise.resolve({ applied: true, config: merged });
     const backup = replaceConfigFile(this.#loaded.file, `${JSON.stringify(merged, null, 2)}\n`);
     this.#log.info({ event: 'config-changed', origin }, `config changed by ${origin}; previous file kept as ${backup ?? '(none)'}`);
     const touchesCloud = typeof patch === 'object' && patch !== null && ('cloud' in patch || 'clouds' in patch);

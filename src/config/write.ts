@@ -3,6 +3,7 @@
 // technician with a half-written file. Every file the agent writes whole goes through writeFileAtomic.
 import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 
 /** O_EXCL: never open what someone else put at the temp path; O_NOFOLLOW: never write through a link. */
 const CREATE_EXCLUSIVELY = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -76,11 +77,30 @@ export function replaceConfigFile(path: string, text: string): string | undefine
 
 /** Deep merge for partial configs: objects merge key by key, arrays and scalars replace, null deletes. */
 export function mergeConfig(base: unknown, patch: unknown): unknown {
-  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = typeof base === 'object' && base !== null && !Array.isArray(base) ? { ...(base as Record<string, unknown>) } : {};
-  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
-    if (value === null) delete out[key];
-    else out[key] = mergeConfig(out[key], value);
+  if (!isJsonObject(patch)) return patch;
+  // A Map, then fromEntries: a "__proto__" key from the cloud stays a plain (and refused) key
+  // instead of reaching the merged object's prototype through assignment.
+  const merged = new Map<string, unknown>(isJsonObject(base) ? Object.entries(base) : []);
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) merged.delete(key);
+    else merged.set(key, mergeConfig(merged.get(key), value));
   }
-  return out;
+  return Object.fromEntries(merged);
+}
+
+/**
+ * Whether two configs hold the same JSON, however their objects were built: the file's parser
+ * (jsonc-parser) makes objects without a prototype, a merge makes plain ones, and
+ * isDeepStrictEqual alone tells those apart, so every no-op push looked like a change.
+ */
+export function sameConfig(a: unknown, b: unknown): boolean {
+  return isDeepStrictEqual(asPlainJson(a), asPlainJson(b));
+}
+
+function asPlainJson(value: unknown): unknown {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+}
+
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
