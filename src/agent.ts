@@ -215,11 +215,13 @@ export class Agent {
 
   async #swap(next: LoadedConfig): Promise<void> {
     this.#log.info({ event: 'reloading', config: next.file }, 'config changed: restarting the pipeline with it');
-    await this.#pipeline?.stop();
+    const previous = this.#pipeline;
+    await previous?.stop();
+    const previousSessions = previous ? resumableSessions(previous, this.config, next.config) : undefined;
     this.#loaded = next;
     this.#log.level = next.config.agent.logLevel;
     ensureDataDir(next.config.agent.dataDir, this.#log);
-    this.#pipeline = this.#build(next);
+    this.#pipeline = this.#build(next, previousSessions);
     await this.#pipeline.start();
     this.#log.info({ event: 'reloaded' }, 'config reloaded');
     this.#logLinkWarnings(next.config);
@@ -229,7 +231,7 @@ export class Agent {
     for (const destination of destinationsOf(config)) logLinkWarnings(config.clouds ? this.#log.child({ destination: destination.id }) : this.#log, cloudLinkWarnings(destination));
   }
 
-  #build(loaded: LoadedConfig): Pipeline {
+  #build(loaded: LoadedConfig, previousSessions?: ReadonlyMap<string, number>): Pipeline {
     this.#updater?.configure(loaded.config.update);
     const pipeline = new Pipeline(loaded.config, {
       log: this.#log,
@@ -240,6 +242,7 @@ export class Agent {
       recentProblems: () => [...this.#recentProblems],
       update: { request: (params, requester) => this.#updater!.request(params, requester) },
       lastUpdate: () => this.#updater?.lastOutcome(),
+      ...(previousSessions ? { previousSessions } : {}),
     });
     // An update on trial is confirmed by the first cloud that connects.
     for (const destination of pipeline.destinations) destination.session.on('connected', () => this.#updater?.linkUp());
@@ -253,6 +256,21 @@ export class Agent {
     destination.reportLate(report.command, report.result);
     return true;
   }
+}
+
+/**
+ * Destinations a reload leaves as they were keep their broker session: the commands an operator
+ * sent while the pipeline restarted (config.set's own reload) wait in it. A destination whose
+ * settings changed starts afresh, as at process start: its broker may hold an old session.
+ */
+function resumableSessions(previous: Pipeline, before: AgentConfig, after: AgentConfig): Map<string, number> {
+  const kept = new Map<string, number>();
+  const settingsBefore = new Map(destinationsOf(before).map((d) => [d.id, d]));
+  for (const destination of destinationsOf(after)) {
+    const endedAt = previous.destinations.find((d) => d.id === destination.id)?.session.lastConnectedUntil;
+    if (endedAt != null && sameConfig(settingsBefore.get(destination.id), destination)) kept.set(destination.id, endedAt);
+  }
+  return kept;
 }
 
 /** Commands over every destination: one count for the operator, whichever cloud they came from. */

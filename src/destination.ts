@@ -39,6 +39,8 @@ export interface DestinationContext {
   update: UpdateRequests;
   /** The last agent update's outcome, reported with the agent's facts (Azure: reported property agentUpdate). */
   lastUpdate: () => unknown;
+  /** Per destination id: when the session it replaces ended, for a destination whose settings a reload kept. */
+  previousSessions?: ReadonlyMap<string, number>;
 }
 
 /** Where a destination keeps its credentials and cloud state: the data dir itself for a single `cloud` (as always), `clouds/<id>` in it for each of several. */
@@ -98,6 +100,7 @@ export class Destination {
       reconnectMaxMs: cloud.reconnectMax,
       sessionExpiryMs: sessionExpiryMs(config.commands),
       now,
+      ...(ctx.previousSessions?.has(cloud.id) ? { previousSessionEndedAt: ctx.previousSessions.get(cloud.id)! } : {}),
     });
     this.forwarder = new Forwarder({
       outbox,

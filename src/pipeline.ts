@@ -31,6 +31,7 @@ export interface PipelineHooks {
   /** agent.update, for every destination's commands; the outcome of the last update for the clouds' device state. */
   update: DestinationContext['update'];
   lastUpdate: DestinationContext['lastUpdate'];
+  previousSessions?: DestinationContext['previousSessions'];
   now?: () => number;
 }
 
@@ -93,6 +94,7 @@ export class Pipeline {
           requestRestart: hooks.requestRestart,
           update: hooks.update,
           lastUpdate: hooks.lastUpdate,
+          ...(hooks.previousSessions ? { previousSessions: hooks.previousSessions } : {}),
         }),
     );
     this.health = new HealthService({

@@ -46,6 +46,11 @@ export interface SessionOptions {
   sessionExpiryMs?: number;
   /** Incoming messages larger than this are dropped unread (and MQTT 5 brokers are told not to send them). */
   maxIncomingBytes?: number;
+  /**
+   * When this process's previous session on the same link ended (a config reload): the broker kept
+   * that session, and the commands sent during the reload, so it is resumed while young enough.
+   */
+  previousSessionEndedAt?: number;
 }
 
 
@@ -76,7 +81,7 @@ interface SessionEvents {
 export class CloudSession extends EventEmitter<SessionEvents> {
   readonly #adapter: CloudAdapter;
   readonly #log: Logger;
-  readonly #options: Required<Omit<SessionOptions, 'adapter' | 'log'>>;
+  readonly #options: Required<Omit<SessionOptions, 'adapter' | 'log' | 'previousSessionEndedAt'>>;
   #client: MqttClient | undefined;
   #everyPublish: Record<string, string> | undefined;
   #stopped = true;
@@ -88,13 +93,14 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   readonly #status: LinkStatusRecorder;
   readonly #publisher: Publisher;
   /** When the last connection ended (for resuming a 3.1.1 session only while it is young enough), or null before the first. */
-  #lastConnectedUntil: number | null = null;
+  #lastConnectedUntil: number | null;
   #droppedIncoming = 0;
   readonly #quietly = new RateLimitedLog(60_000);
 
   constructor(options: SessionOptions) {
     super();
     this.#adapter = options.adapter;
+    this.#lastConnectedUntil = options.previousSessionEndedAt ?? null;
     this.#log = options.log.child({ component: 'link' });
     this.#options = {
       connectTimeoutMs: options.connectTimeoutMs,
@@ -118,6 +124,11 @@ export class CloudSession extends EventEmitter<SessionEvents> {
   /** Bytes written to the connection that still wait in this process for the kernel (socket backpressure). */
   get queuedBytes(): number {
     return this.#client?.stream?.writableLength ?? 0;
+  }
+
+  /** When the last connection ended, or null before the first (handed to the session that replaces this one on a reload). */
+  get lastConnectedUntil(): number | null {
+    return this.#lastConnectedUntil;
   }
 
   get connected(): boolean {

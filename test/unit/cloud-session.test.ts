@@ -23,7 +23,7 @@ function adapter(extra: Partial<ConnectOptions> = {}): CloudAdapter {
 }
 
 
-function harness(options: { extra?: Partial<ConnectOptions>; reconnectMaxMs?: number; sessionExpiryMs?: number; reachable?: () => boolean } = {}) {
+function harness(options: { extra?: Partial<ConnectOptions>; reconnectMaxMs?: number; sessionExpiryMs?: number; reachable?: () => boolean; previousSessionEndedAt?: (now: number) => number } = {}) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
   const { log, lines, events } = captureLog();
@@ -37,6 +37,7 @@ function harness(options: { extra?: Partial<ConnectOptions>; reconnectMaxMs?: nu
     timers: clock,
     connect: transport.connect,
     random: seededRandom(7),
+    ...(options.previousSessionEndedAt ? { previousSessionEndedAt: options.previousSessionEndedAt(clock.now()) } : {}),
     probe: () => {
       probes++;
       return Promise.resolve(options.reachable?.() ?? true);
@@ -139,6 +140,20 @@ describe('cloud session on a fake clock', () => {
     await h.clock.until(() => h.connectedCount() === 3, 10_000, 'a reconnect after a long outage');
     assert.deepEqual(cleanFlags().slice(-2), [true, false], 'after an outage longer than the expiry the old session is discarded first');
     await h.session.stop();
+  });
+
+  it('resumes the session a reload ended moments ago, and discards one that ended before the expiry', async () => {
+    const reloaded = harness({ extra: { persistentSession: true }, sessionExpiryMs: 10 * 60_000, previousSessionEndedAt: (now) => now - 200 });
+    reloaded.session.start();
+    await reloaded.clock.until(() => reloaded.connectedCount() === 1, 1000, 'the first connect after the reload');
+    assert.deepEqual(reloaded.transport.clients.map((c) => c.options.clean), [false], 'the commands sent during the reload wait in the kept session');
+    await reloaded.session.stop();
+    assert.equal(reloaded.session.lastConnectedUntil, reloaded.clock.now());
+    const stale = harness({ extra: { persistentSession: true }, sessionExpiryMs: 10 * 60_000, previousSessionEndedAt: (now) => now - 11 * 60_000 });
+    stale.session.start();
+    await stale.clock.until(() => stale.connectedCount() === 1, 1000, 'the first connect');
+    assert.deepEqual(stale.transport.clients.map((c) => c.options.clean), [true, false]);
+    await stale.session.stop();
   });
 
   it('asks an MQTT 5 broker to keep the session for its expiry, and never to send more than the incoming limit', async () => {
