@@ -19,7 +19,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUNDLE_NAME, bundleCli } from './binary/bundle.ts';
 import { runtimeFor } from './binary/runtime.ts';
-import { BINARY_HEAP_FLAGS, TARGETS, type BinaryTarget } from './binary/targets.ts';
+import { BINARY_V8_FLAGS, TARGETS, type BinaryTarget } from './binary/targets.ts';
 import { MANIFEST_ASSET, type AddonManifest } from '../src/service/native-addons.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -94,12 +94,12 @@ async function buildOne(target: BinaryTarget, output: string): Promise<void> {
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: generator !== undefined,
-    execArgv: [...BINARY_HEAP_FLAGS],
+    execArgv: [...BINARY_V8_FLAGS],
     assets,
   };
   writeFileSync(join(dir, 'sea-config.json'), JSON.stringify(config, null, 2));
   const [command, ...prefix] = generator ?? [process.execPath];
-  execFileSync(command!, [...prefix, ...BINARY_HEAP_FLAGS, '--experimental-sea-config', 'sea-config.json'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(command!, [...prefix, ...BINARY_V8_FLAGS, '--experimental-sea-config', 'sea-config.json'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   const blob = join(dir, 'sea.blob');
 
   const partial = `${output}.partial`;
