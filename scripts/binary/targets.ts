@@ -22,7 +22,8 @@ export const BINARY_HEAP_FLAGS = ['--max-old-space-size=128', '--max-semi-space-
  * generation grow in 2 MB steps instead of 8 and collects sooner. An agent on a gateway has memory
  * to spare for nothing and an uplink far slower than its drain. bench/agent-memory.ts (1M backlog,
  * ten runs each): peak RSS 94.8-98.9 MB instead of 96.6-102.1, back to 84-91 MB after the drain
- * instead of staying at the peak, at 182,000-332,000 readings/s instead of 200,000-418,000. Not in
+ * instead of staying at the peak, at 182,000-332,000 readings/s instead of 200,000-418,000; start to
+ * READY ~50 ms later (bench/agent-start.ts: medians 350-360 ms instead of 283-301). Not in
  * NODE_OPTIONS (Node refuses V8 flags it does not list there): the code cache is built with these.
  */
 export const BINARY_V8_FLAGS = [...BINARY_HEAP_FLAGS, '--memory-saver-mode'] as const;
